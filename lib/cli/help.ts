@@ -1,0 +1,125 @@
+/**
+ * The `--help` text of every command, with examples.
+ *
+ * @module
+ */
+
+const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
+                     tokenizer.model). Default: $LLAMA_MODEL, then
+                     ~/.llama/checkpoints/Llama3.1-8B-Instruct/, then
+                     ./models-original/Meta-Llama-3.1-8B-Instruct/`;
+
+const GENERATION_HELP = `  --temperature T    0 = greedy (default); higher is more random. T >= 0
+  --top-k K          sample only from the K most likely tokens (0 = off)
+  --top-p P          nucleus sampling: smallest set with probability >= P, P in (0, 1]
+  --seed N           random seed; the same seed gives the same output
+  --max-tokens N     stop after N new tokens (default 256)
+  --context N        context window in tokens, sizes the KV cache (default 8192)
+  --threads N        worker threads (default: one per core)
+  --no-emoji-names   do not annotate emoji with their names and code points
+  --no-color         plain output (also when NO_COLOR is set)
+  --json             print one JSON object with the result and stats`;
+
+/** Help per command name; "" is the program overview. */
+export const HELP: Readonly<Record<string, string>> = {
+  "": `llama-bolts: Llama 3.x inference in TypeScript, on the CPU, from Meta's checkpoint.
+
+Usage: llama [COMMAND] [OPTIONS]
+
+Commands:
+  (none)      interactive menu: the demo prompts of Llama Nuts and Bolts
+  chat        multi-turn chat with the Instruct model
+  complete    text completion of a prompt
+  info        model metadata: tensors, hyperparameters, sizes
+  tokenize    show the token ids of a text
+  make-model  write a random-weight checkpoint of a real model's shape
+  help        this text; 'llama help COMMAND' for a command
+
+Examples:
+  deno task llama --model ~/.llama/checkpoints/Llama3.1-8B-Instruct
+  deno task llama chat --system "You are a pirate"
+  deno task llama complete --max-tokens 32 "Hello, my name is"
+  deno task llama tokenize --show "Hello 👋"
+`,
+  menu: `Usage: llama [--model DIR] [OPTIONS]
+
+Loads the model and shows the menu of Llama Nuts and Bolts: predefined text
+completion and chat prompts, or your own. Ctrl+C stops a generation; end of
+input (Ctrl+D) exits.
+
+Options:
+${MODEL_HELP}
+${GENERATION_HELP}
+`,
+  chat: `Usage: llama chat [--model DIR] [--system TEXT] [OPTIONS]
+
+A multi-turn chat. Earlier turns stay in the KV cache, so each answer only
+processes the new message. Commands at the prompt:
+  /reset          start a new conversation (keeps the system prompt)
+  /system TEXT    set the system prompt and start a new conversation
+  /stats          speed and context use so far
+  /exit           leave (also Ctrl+D)
+Ctrl+C stops the current answer.
+
+Options:
+${MODEL_HELP}
+  --system TEXT      system prompt
+${GENERATION_HELP}
+
+Examples:
+  deno task llama chat --system "Answer in 20 words"
+  deno task llama chat --temperature 0.7 --top-p 0.9 --seed 42
+`,
+  complete: `Usage: llama complete [--model DIR] [OPTIONS] PROMPT
+       llama complete [OPTIONS] -        (reads the prompt from stdin)
+
+Continues PROMPT (with <|begin_of_text|> first). The text streams to stdout,
+the stats go to stderr.
+
+Options:
+${MODEL_HELP}
+${GENERATION_HELP}
+  --logits-out FILE  write every generated step's logits (float32 LE, steps x vocab)
+
+Examples:
+  deno task llama complete --max-tokens 32 "Hello, my name is"
+  echo "Once upon a time" | deno task llama complete --json -
+`,
+  info: `Usage: llama info [--model DIR] [--json]
+
+Prints every tensor with dtype and shape, the hyperparameters from params.json,
+the derived values, the parameter count and size.
+
+Options:
+${MODEL_HELP}
+  --json             one JSON object: {tensors, params, derived}
+
+Example:
+  deno task llama info --model ~/.llama/checkpoints/Llama3.1-8B-Instruct --json
+`,
+  tokenize: `Usage: llama tokenize [--model DIR] [--allow-special] [--no-bos] [--json] [--show] TEXT
+
+Prints the token ids of TEXT, <|begin_of_text|> (128000) first.
+
+Options:
+${MODEL_HELP}
+  --allow-special    read special-token text such as <|eot_id|> as the special token
+  --no-bos           do not add <|begin_of_text|>
+  --json             a JSON array of ids
+  --show             each token's id and text
+
+Example:
+  deno task llama tokenize --show "Hello, world! 👋"
+`,
+  "make-model":
+    `Usage: llama make-model --preset 1b|8b|tiny --out DIR [--seed N] [--dtype bf16|f16|f32]
+                        [--tokenizer PATH] [--force]
+
+Writes a random-weight checkpoint in Meta's format (params.json,
+consolidated.00.pth) with a real model's shape, streaming, for benchmarks.
+Random weights produce meaningless text.
+
+Example:
+  deno task make-model --preset 1b --out /tmp/llama-1b
+`,
+};
