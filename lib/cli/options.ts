@@ -43,7 +43,8 @@ export function parseCommandArgs(command: string, args: string[], spec: OptionSp
 }
 
 function firstLine(text: string): string {
-  return text.split("\n")[0].replace(/\.$/, "");
+  // parseArgs appends advice about "--" to unknown options; keep the first sentence.
+  return text.split("\n")[0].split(". ")[0].replace(/\.$/, "");
 }
 
 /** Bounds for {@linkcode numberFlag}. */

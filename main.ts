@@ -1,0 +1,50 @@
+/**
+ * llama-bolts command line: picks the command and hands it its arguments.
+ * Every command lives in `lib/cli/`; errors print as one message, never a
+ * stack trace.
+ *
+ * @module
+ */
+
+import { LlamaError } from "./lib/errors.ts";
+import { HELP } from "./lib/cli/help.ts";
+import { writeErr, writeOut } from "./lib/cli/terminal.ts";
+import { COMMANDS } from "./lib/cli/commands.ts";
+
+async function main(args: string[]): Promise<number> {
+  const first = args[0];
+  if (first === "help" || first === "--help" || first === "-h") {
+    const topic = first === "help" ? args[1] ?? "" : "";
+    writeOut(HELP[topic] ?? HELP[""]);
+    return 0;
+  }
+  // No command (or flags only): the interactive menu.
+  const command = first === undefined || first.startsWith("-") ? "menu" : first;
+  const rest = command === "menu" ? args : args.slice(1);
+  const run = COMMANDS[command];
+  if (!run) {
+    writeErr(`llama: unknown command '${command}' (see 'llama help')\n`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    writeOut(HELP[command] ?? HELP[""]);
+    return 0;
+  }
+  return await run(rest);
+}
+
+try {
+  Deno.exitCode = await main(Deno.args);
+} catch (error) {
+  if (error instanceof LlamaError) {
+    writeErr(`error: ${error.message}\n`);
+    Deno.exitCode = error.exitCode;
+  } else if (error instanceof Deno.errors.NotCapable) {
+    writeErr(
+      `error: ${error.message}\n  fix: run through 'deno task llama', which grants the needed permissions\n`,
+    );
+    Deno.exitCode = 1;
+  } else {
+    throw error;
+  }
+}
