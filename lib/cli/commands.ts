@@ -7,6 +7,7 @@
 
 import { runInfo } from "./info.ts";
 import { runTokenize } from "./tokenize.ts";
+import { runMakeModel } from "./make_model.ts";
 import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -56,4 +57,5 @@ async function tokenize(args: string[]): Promise<number> {
 export const COMMANDS: Readonly<Record<string, Command>> = {
   info,
   tokenize,
+  "make-model": runMakeModel,
 };

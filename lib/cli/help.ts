@@ -4,6 +4,8 @@
  * @module
  */
 
+import { MAKE_MODEL_HELP } from "./make_model.ts";
+
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
                      tokenizer.model). Default: $LLAMA_MODEL, then
                      ~/.llama/checkpoints/Llama3.1-8B-Instruct/, then
@@ -111,15 +113,5 @@ ${MODEL_HELP}
 Example:
   deno task llama tokenize --show "Hello, world! 👋"
 `,
-  "make-model":
-    `Usage: llama make-model --preset 1b|8b|tiny --out DIR [--seed N] [--dtype bf16|f16|f32]
-                        [--tokenizer PATH] [--force]
-
-Writes a random-weight checkpoint in Meta's format (params.json,
-consolidated.00.pth) with a real model's shape, streaming, for benchmarks.
-Random weights produce meaningless text.
-
-Example:
-  deno task make-model --preset 1b --out /tmp/llama-1b
-`,
+  "make-model": MAKE_MODEL_HELP,
 };
