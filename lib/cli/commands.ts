@@ -8,6 +8,9 @@
 import { runInfo } from "./info.ts";
 import { runTokenize } from "./tokenize.ts";
 import { runMakeModel } from "./make_model.ts";
+import { runMenu } from "./menu.ts";
+import { runChat } from "./chat.ts";
+import { runComplete } from "./complete.ts";
 import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -55,6 +58,9 @@ async function tokenize(args: string[]): Promise<number> {
 
 /** Every command by name. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
+  menu: runMenu,
+  chat: runChat,
+  complete: runComplete,
   info,
   tokenize,
   "make-model": runMakeModel,

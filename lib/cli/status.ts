@@ -90,8 +90,8 @@ export class LiveStatus {
     if (!this.#active) return;
     this.#state.phase = "done";
     this.#state.layer = 0;
-    this.#draw(true);
     if (this.#options.terminal) {
+      this.#draw(true);
       // Resetting the region homes the cursor, so save and restore around it.
       writeOut(`\x1b7${ESC}r\x1b8\n`);
     }

@@ -1,0 +1,85 @@
+/**
+ * Loading everything a generating command needs — checkpoint mapping,
+ * tokenizer, transformer with its workers — and closing it in the right order
+ * (workers before the mapping they read).
+ *
+ * @module
+ */
+
+import type { Checkpoint } from "../model/checkpoint.ts";
+import { Transformer } from "../model/transformer.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
+import { writeErr } from "./terminal.ts";
+
+/** A model ready to generate. */
+export class LoadedModel implements Disposable {
+  readonly dir: string;
+  readonly checkpoint: Checkpoint;
+  readonly tokenizer: Tokenizer;
+  readonly transformer: Transformer;
+  /** Milliseconds from start of loading to ready. */
+  readonly loadMs: number;
+
+  private constructor(
+    dir: string,
+    checkpoint: Checkpoint,
+    tokenizer: Tokenizer,
+    transformer: Transformer,
+    loadMs: number,
+  ) {
+    this.dir = dir;
+    this.checkpoint = checkpoint;
+    this.tokenizer = tokenizer;
+    this.transformer = transformer;
+    this.loadMs = loadMs;
+  }
+
+  /**
+   * Finds and loads the model, telling the user on stderr what is happening.
+   *
+   * @param modelFlag the `--model` value, if given
+   * @param options context length and threads for the transformer
+   * @param quiet print nothing (for `--json`)
+   */
+  static async load(
+    modelFlag: string | undefined,
+    options: { context?: number; threads?: number },
+    quiet = false,
+  ): Promise<LoadedModel> {
+    const started = performance.now();
+    const dir = modelDir(modelFlag);
+    if (!quiet) writeErr(`loading ${dir} …\n`);
+    const tokenizer = openTokenizer(dir);
+    const checkpoint = openCheckpoint(dir);
+    try {
+      const transformer = await Transformer.create(checkpoint, {
+        contextLength: options.context,
+        threads: options.threads,
+      });
+      const loadMs = performance.now() - started;
+      if (!quiet) {
+        const c = checkpoint.config;
+        writeErr(
+          `loaded in ${(loadMs / 1000).toFixed(2)} s: ${c.nLayers} layers, dim ${c.dim}, ` +
+            `context ${transformer.contextLength}, ${transformer.threads} worker thread(s)` +
+            `${checkpoint.file.mapped ? "" : " (weights read into memory)"}\n`,
+        );
+      }
+      return new LoadedModel(dir, checkpoint, tokenizer, transformer, loadMs);
+    } catch (error) {
+      checkpoint.close();
+      throw error;
+    }
+  }
+
+  /** Stops the workers, then unmaps the weights. */
+  close(): void {
+    this.transformer.close();
+    this.checkpoint.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

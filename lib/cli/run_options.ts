@@ -1,0 +1,70 @@
+/**
+ * The options shared by the commands that generate (`complete`, `chat`, the
+ * menu): the model, sampling, limits, threads and output style, parsed and
+ * validated once.
+ *
+ * @module
+ */
+
+import { numberFlag, type OptionSpec, type ParsedArgs } from "./options.ts";
+import { type SamplerOptions, validateSamplerOptions } from "../generate/sampler.ts";
+import { colorEnabled } from "./terminal.ts";
+
+/** Flags every generating command accepts. */
+export const GENERATION_FLAGS: OptionSpec = {
+  model: { type: "string" },
+  temperature: { type: "string" },
+  "top-k": { type: "string" },
+  "top-p": { type: "string" },
+  seed: { type: "string" },
+  "max-tokens": { type: "string" },
+  context: { type: "string" },
+  threads: { type: "string" },
+  "no-color": { type: "boolean" },
+  "no-emoji-names": { type: "boolean" },
+  json: { type: "boolean" },
+};
+
+/** Validated generation settings. */
+export interface RunOptions {
+  modelFlag?: string;
+  sampler: SamplerOptions;
+  maxTokens: number;
+  /** Context length; undefined = the engine's default (8192, or less if the model has less). */
+  context?: number;
+  /** Worker threads; undefined = one per core. */
+  threads?: number;
+  color: boolean;
+  emojiNames: boolean;
+  json: boolean;
+}
+
+/** Default `--max-tokens`. */
+export const DEFAULT_MAX_TOKENS = 256;
+
+/**
+ * Reads the generation flags from parsed arguments, with range checks.
+ *
+ * @param values flag values from {@linkcode parseCommandArgs}
+ * @returns the validated settings
+ */
+export function readRunOptions(values: ParsedArgs["values"]): RunOptions {
+  const sampler: SamplerOptions = {
+    temperature: numberFlag("temperature", values.temperature, { min: 0 }) ?? 0,
+    topK: numberFlag("top-k", values["top-k"], { min: 0, integer: true }),
+    topP: numberFlag("top-p", values["top-p"], { min: 0, minExclusive: true, max: 1 }),
+    seed: numberFlag("seed", values.seed, { min: 0, max: 2 ** 53 - 1, integer: true }),
+  };
+  validateSamplerOptions(sampler);
+  return {
+    modelFlag: typeof values.model === "string" ? values.model : undefined,
+    sampler,
+    maxTokens: numberFlag("max-tokens", values["max-tokens"], { min: 1, integer: true }) ??
+      DEFAULT_MAX_TOKENS,
+    context: numberFlag("context", values.context, { min: 16, max: 131072, integer: true }),
+    threads: numberFlag("threads", values.threads, { min: 1, max: 256, integer: true }),
+    color: colorEnabled(values["no-color"] === true),
+    emojiNames: values["no-emoji-names"] !== true,
+    json: values.json === true,
+  };
+}
