@@ -1,0 +1,294 @@
+/**
+ * Properties of the forward pass that do not need a reference: results independent of the
+ * number of workers and of how a prompt is batched (bit for bit), context and token checks,
+ * progress callbacks, cancellation and clean shutdown.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ContextError, TokenizerError, UsageError } from "../lib/errors.ts";
+import { loadCheckpoint } from "../lib/model/checkpoint.ts";
+import { Transformer } from "../lib/model/transformer.ts";
+import { type ModelInit, Op } from "../lib/model/jobs.ts";
+import { RunState } from "../lib/model/run_state.ts";
+import { WorkerPool } from "../lib/parallel/pool.ts";
+import { loadGoldenCase } from "./helpers/golden.ts";
+
+function assertBitwiseEqual(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length, what);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) assert.fail(`${what}: element ${i} differs: ${a[i]} vs ${b[i]}`);
+  }
+}
+
+/** Prefill of a prompt, then two decode steps; every step's logits, copied. */
+async function run(model: Transformer, prompt: number[], next: number[]): Promise<Float32Array[]> {
+  const rows = [(await model.forward(prompt, 0)).slice()];
+  for (let i = 0; i < next.length; i++) {
+    rows.push((await model.forward([next[i]], prompt.length + i)).slice());
+  }
+  return rows;
+}
+
+Deno.test("1, 2 and 3 workers and the calling thread give bit-identical logits", async () => {
+  for (const name of ["gqa_scaled", "llama3_unscaled"]) {
+    const golden = loadGoldenCase(name);
+    using checkpoint = loadCheckpoint(golden.dir);
+    const prompt = golden.promptIds.slice(0, 150), next = golden.greedyIds.slice(0, 2);
+    let reference: Float32Array[] | null = null;
+    for (const threads of [1, 2, 3, 0]) {
+      using model = await Transformer.create(checkpoint, { threads, contextLength: 256 });
+      assert.equal(model.threads, threads);
+      const rows = await run(model, prompt, next);
+      if (reference === null) reference = rows;
+      else rows.forEach((row, i) => assertBitwiseEqual(row, reference![i], `${name} ${threads}`));
+    }
+  }
+});
+
+Deno.test("workers also share a checkpoint read into memory instead of mapped", async () => {
+  const golden = loadGoldenCase("llama3_unscaled");
+  const prompt = golden.promptIds.slice(0, 50), next = golden.greedyIds.slice(0, 2);
+  const rows: Float32Array[][] = [];
+  for (const preferMmap of [true, false]) {
+    using checkpoint = loadCheckpoint(golden.dir, { preferMmap });
+    assert.equal(checkpoint.file.mapped, preferMmap);
+    using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 64 });
+    rows.push(await run(model, prompt, next));
+  }
+  rows[0].forEach((row, i) => assertBitwiseEqual(row, rows[1][i], `step ${i}`));
+});
+
+Deno.test("batched prefill equals token-by-token prefill, bit for bit", async () => {
+  const golden = loadGoldenCase("tied");
+  using checkpoint = loadCheckpoint(golden.dir);
+  const prompt = golden.promptIds.slice(0, 40);
+  using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 64 });
+  const batched = (await model.forward(prompt, 0)).slice();
+  let oneByOne: Float32Array = new Float32Array();
+  for (let i = 0; i < prompt.length; i++) oneByOne = await model.forward([prompt[i]], i);
+  assertBitwiseEqual(batched, oneByOne, "last prompt position");
+
+  // Chunks of 7 (maxBatch) and a prompt split in two calls give the same again.
+  using chunked = await Transformer.create(checkpoint, {
+    threads: 0,
+    contextLength: 64,
+    maxBatch: 7,
+  });
+  assertBitwiseEqual((await chunked.forward(prompt, 0)).slice(), batched, "maxBatch 7");
+  await chunked.forward(prompt.slice(0, 13), 0);
+  assertBitwiseEqual(await chunked.forward(prompt.slice(13), 13), batched, "two calls");
+});
+
+Deno.test("forwardAll's last row is forward's logits", async () => {
+  const golden = loadGoldenCase("tied");
+  using checkpoint = loadCheckpoint(golden.dir);
+  using model = await Transformer.create(checkpoint, { threads: 0, contextLength: 32 });
+  const prompt = golden.promptIds.slice(0, 20);
+  const all = await model.forwardAll(prompt, 0);
+  const last = (await model.forward(prompt, 0)).slice();
+  const vocab = checkpoint.config.vocabSize;
+  assert.equal(all.length, prompt.length * vocab);
+  assertBitwiseEqual(all.subarray(19 * vocab), last, "last row");
+});
+
+Deno.test("context length: default, maximum, and tokens that do not fit", async () => {
+  const golden = loadGoldenCase("llama3_unscaled"); // Llama 3.0 style: 8192 positions at most
+  using checkpoint = loadCheckpoint(golden.dir);
+  assert.equal(checkpoint.config.maxContext, 8192);
+  await assert.rejects(
+    Transformer.create(checkpoint, { contextLength: 8193, threads: 0 }),
+    (error: Error) => error instanceof ContextError && /at most 8192/.test(error.message),
+  );
+  await assert.rejects(Transformer.create(checkpoint, { contextLength: 0 }), ContextError);
+  await assert.rejects(Transformer.create(checkpoint, { threads: -1 }), UsageError);
+  {
+    using model = await Transformer.create(checkpoint, { threads: 0 });
+    assert.equal(model.contextLength, 8192);
+  }
+  using model = await Transformer.create(checkpoint, { threads: 0, contextLength: 10 });
+  await assert.rejects(
+    model.forward([1, 2, 3], 8),
+    (error: Error) => error instanceof ContextError && /at most 10 positions/.test(error.message),
+  );
+  await assert.rejects(model.forward([1, 320], 0), TokenizerError);
+  await assert.rejects(model.forward([-1], 0), TokenizerError);
+  await assert.rejects(model.forward([], 0), UsageError);
+  await model.forward([1, 2, 3], 7); // exactly fills the context
+});
+
+Deno.test("onLayer reports every layer then the classifier; abort stops between layers", async () => {
+  const golden = loadGoldenCase("llama3_unscaled");
+  using checkpoint = loadCheckpoint(golden.dir);
+  using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 16 });
+  const seen: string[] = [];
+  await model.forward([1, 2], 0, { onLayer: (layer, n) => seen.push(`${layer}/${n}`) });
+  assert.deepEqual(seen, ["0/3", "1/3", "2/3", "3/3"]);
+
+  const controller = new AbortController();
+  const layers: number[] = [];
+  await assert.rejects(
+    model.forward([1, 2], 0, {
+      signal: controller.signal,
+      onLayer: (layer) => {
+        layers.push(layer);
+        if (layer === 1) controller.abort();
+      },
+    }),
+    (error: Error) => error.name === "AbortError",
+  );
+  assert.deepEqual(layers, [0, 1]);
+  // The model is usable again after an aborted pass.
+  await model.forward([1, 2], 0);
+});
+
+Deno.test("close() stops the workers, is idempotent, and later use is an error", async () => {
+  const golden = loadGoldenCase("tied");
+  using checkpoint = loadCheckpoint(golden.dir);
+  const model = await Transformer.create(checkpoint, { threads: 2, contextLength: 16 });
+  await model.forward([1], 0);
+  model.close();
+  model.close();
+  await assert.rejects(model.forward([1], 0), UsageError);
+});
+
+Deno.test("close() during a forward pass makes it reject instead of hang", async () => {
+  const golden = loadGoldenCase("gqa_scaled");
+  using checkpoint = loadCheckpoint(golden.dir);
+  const model = await Transformer.create(checkpoint, { threads: 2, contextLength: 512 });
+  const running = model.forward(golden.promptIds, 0);
+  model.close();
+  await assert.rejects(running, /closed while a job was running/);
+});
+
+Deno.test("worker pool: a failing job rejects with the worker's error, then works on", async () => {
+  // The classifier job alone: logits (3,) = W (3, 2) @ xb[0..2), W in f32.
+  const weights = new SharedArrayBuffer(6 * 4);
+  new Float32Array(weights).set([1, 2, 3, 4, 5, 6]);
+  const state = RunState.allocate({
+    dim: 2,
+    kvDim: 2,
+    hiddenDim: 2,
+    nLayers: 0,
+    vocabSize: 3,
+    contextLength: 1,
+    maxBatch: 1,
+  });
+  state.xb.set([1, -1]);
+  const init: ModelInit = {
+    nHeads: 1,
+    nKvHeads: 1,
+    headDim: 2,
+    weights: { kind: "buffer", buffer: weights },
+    layers: [],
+    output: { dtype: "f32", byteOffset: 0, rows: 3, cols: 2 },
+    state: state.buffers,
+  };
+  using pool = await WorkerPool.start(2, init);
+  await assert.rejects(pool.run(99), /unknown job op 99/);
+  await pool.run(Op.CLASSIFIER);
+  assert.deepEqual(Array.from(state.logits), [-1, -1, -1]);
+
+  const broken = { ...init, output: { ...init.output, byteOffset: 2 } }; // misaligned f32
+  await assert.rejects(WorkerPool.start(2, broken), /failed to start/);
+});
+
+Deno.test("one forward pass at a time", async () => {
+  const golden = loadGoldenCase("tied");
+  using checkpoint = loadCheckpoint(golden.dir);
+  using model = await Transformer.create(checkpoint, { threads: 1, contextLength: 16 });
+  const first = model.forward([1, 2, 3], 0);
+  await assert.rejects(model.forward([4], 3), UsageError);
+  await first;
+});
+
+/** Runs `source` in a new Deno process; `onOutput` sees stdout as it arrives. */
+async function runDeno(
+  source: string,
+  onOutput: (text: string, child: Deno.ChildProcess) => void = () => {},
+): Promise<{ code: number; signal: Deno.Signal | null; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", source],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000), // a hang fails the test instead of blocking it
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let stdout = "";
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    stdout += chunk;
+    onOutput(stdout, child);
+  }
+  const status = await child.status;
+  return { code: status.code, signal: status.signal, stdout, stderr: await stderr };
+}
+
+const imports = (dir: string) => `
+  import { loadCheckpoint } from "${new URL("../lib/model/checkpoint.ts", import.meta.url)}";
+  import { Transformer } from "${new URL("../lib/model/transformer.ts", import.meta.url)}";
+  import { Session } from "${new URL("../lib/generate/session.ts", import.meta.url)}";
+  import { generate } from "${new URL("../lib/generate/generate.ts", import.meta.url)}";
+  using checkpoint = loadCheckpoint(${JSON.stringify(dir)});
+`;
+
+Deno.test("no hang: an exception while workers run ends the process", async () => {
+  const { dir } = loadGoldenCase("tied");
+  const result = await runDeno(`${imports(dir)}
+    using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 16 });
+    await model.forward([1, 2], 0);
+    throw new Error("boom");
+  `);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /boom/);
+});
+
+Deno.test("no hang: Ctrl+C aborts a long generation and the process exits", async () => {
+  const { dir } = loadGoldenCase("tied");
+  let sent = false;
+  const result = await runDeno(
+    `${imports(dir)}
+    const controller = new AbortController();
+    const onInterrupt = () => controller.abort();
+    Deno.addSignalListener("SIGINT", onInterrupt);
+    using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 60000 });
+    const generation = generate(new Session(model), [1, 2, 3], {
+      signal: controller.signal,
+      stopTokens: [],
+    });
+    for await (const token of generation) if (token.index === 0) console.log("started");
+    console.log("stopped:", generation.stopReason, generation.ids.length);
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    // "using" closes the model (its workers) here, and the process ends by itself.
+  `,
+    (stdout, child) => {
+      if (!sent && stdout.includes("started")) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    },
+  );
+  assert.ok(sent);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /stopped: aborted \d+/);
+});
+
+Deno.test("no hang: Ctrl+C without a listener ends the process while workers compute", async () => {
+  const { dir } = loadGoldenCase("tied");
+  let sent = false;
+  const result = await runDeno(
+    `${imports(dir)}
+    const model = await Transformer.create(checkpoint, { threads: 2, contextLength: 60000 });
+    const generation = generate(new Session(model), [1, 2, 3], { stopTokens: [] });
+    for await (const token of generation) if (token.index === 0) console.log("started");
+  `,
+    (stdout, child) => {
+      if (!sent && stdout.includes("started")) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    },
+  );
+  assert.ok(sent);
+  assert.equal(result.signal, "SIGINT");
+});
