@@ -21,6 +21,8 @@ export interface StatusState {
   generated: number;
   limit: number;
   promptTokens: number;
+  /** Generated tokens holding an unfinished UTF-8 character (not shown yet). */
+  pending: number;
   /** The layer the current token is in, 1-based; 0 when between tokens. */
   layer: number;
   nLayers: number;
@@ -46,6 +48,7 @@ export class LiveStatus {
     generated: 0,
     limit: 0,
     promptTokens: 0,
+    pending: 0,
     layer: 0,
     nLayers: 0,
   };
@@ -107,9 +110,12 @@ export class LiveStatus {
       ? `${((s.generated - 1) / decodeSeconds).toFixed(2)} tok/s`
       : "-- tok/s";
     const layer = s.layer > 0 ? `layer ${s.layer}/${s.nLayers}` : s.phase;
+    const pending = s.pending > 0
+      ? ` · ${s.pending} token${s.pending > 1 ? "s" : ""} pending (part of a character)`
+      : "";
     return `tokens ${s.generated}/${s.limit} · prompt ${s.promptTokens} · ${
       elapsed.toFixed(1)
-    }s · ${rate} · ${layer}`;
+    }s · ${rate} · ${layer}${pending}`;
   }
 
   #draw(force: boolean): void {

@@ -84,8 +84,10 @@ export async function streamGeneration(
       if (status) status.text(view.leadText);
       else writeOut(view.leadText);
     }
+    let pending = 0; // tokens whose bytes end in an unfinished UTF-8 character
     for await (const token of generation) {
-      status?.update({ phase: "decode", generated: token.index + 1, layer: 0 });
+      pending = token.text === "" ? pending + 1 : 0;
+      status?.update({ phase: "decode", generated: token.index + 1, layer: 0, pending });
       if (!view.printText || token.text === "") continue;
       const text = annotator ? annotator.push(token.text) : token.text;
       if (status) status.text(text);
