@@ -71,10 +71,17 @@ export async function chatLoop(
       continue;
     }
     const turn = chat.turnTokens(text);
-    if (turn === null) {
+    const context = model.transformer.contextLength;
+    if (turn.length + 1 > chat.session.remaining) {
+      // The turn plus one answer token must fit; say which limit the message ran into.
       writeErr(
-        `the context is full: ${chat.session.tokens.length} of ${model.transformer.contextLength} ` +
-          `tokens used; /reset starts a new conversation (or restart with a larger --context)\n`,
+        chat.session.tokens.length === 0
+          ? `the message is too long: with the chat headers and one answer token it needs ` +
+            `${turn.length + 1} tokens, the context holds ${context}; shorten it (or restart ` +
+            `with a larger --context)\n`
+          : `the message does not fit: it needs ${turn.length + 1} tokens, ` +
+            `${chat.session.remaining} of ${context} are left; /reset starts a new ` +
+            `conversation (or restart with a larger --context)\n`,
       );
       continue;
     }
@@ -120,11 +127,8 @@ class ChatState {
     this.session = new Session(model.transformer);
   }
 
-  /**
-   * The tokens that add a user message and open the assistant's answer, or
-   * null when they (plus one answer token) do not fit in the context.
-   */
-  turnTokens(text: string): number[] | null {
+  /** The tokens that add a user message and open the assistant's answer. */
+  turnTokens(text: string): number[] {
     const tok = this.#model.tokenizer;
     const user: ChatMessage = { role: "user", content: text };
     let ids: number[];
@@ -138,7 +142,7 @@ class ChatState {
       const closed = this.session.tokens.at(-1) === tok.eotId ? [] : [tok.eotId];
       ids = [...closed, ...encodeChat(tok, [user], { bos: false })];
     }
-    return ids.length + 1 <= this.session.remaining ? ids : null;
+    return ids;
   }
 
   finished(generation: Generation): void {

@@ -52,6 +52,10 @@ input (Ctrl+D) exits.
 Options:
 ${MODEL_HELP}
 ${GENERATION_HELP}
+
+Examples:
+  deno task llama --model ~/.llama/checkpoints/Llama3.1-8B-Instruct
+  printf '1\\n' | deno task llama --max-tokens 32 --no-color
 `,
   chat: `Usage: llama chat [--model DIR] [--system TEXT] [OPTIONS]
 

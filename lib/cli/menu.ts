@@ -7,6 +7,7 @@
  */
 
 import { type ChatMessage, encodeChat } from "../tokenizer/chat_template.ts";
+import type { Generation } from "../generate/generate.ts";
 import { Session } from "../generate/session.ts";
 import { runInfo } from "./info.ts";
 import { LoadedModel } from "./loaded_model.ts";
@@ -57,7 +58,7 @@ export function menuText(paint: Paint): string {
   PREDEFINED_PROMPTS.forEach((p, i) => {
     const n = String(i + 1).padStart(2);
     if (p.chat) {
-      lines.push(`${n}. ${pad("[Chat mode]")} ${paint("bold", "System prompt:")} ${p.system}`);
+      lines.push(`${n}. ${pad("[Chat mode]")} ${paint("bold", "System Prompt:")} ${p.system}`);
       lines.push(`${" ".repeat(22)}${paint("bold", "Prompt:")} ${p.prompt}`);
     } else {
       lines.push(`${n}. ${pad("[Text completion]")} ${paint("bold", "Prompt:")} ${p.prompt}`);
@@ -81,12 +82,12 @@ async function askChoice(reader: LineReader, paint: Paint): Promise<number | nul
     );
     if (line === null) return null;
     const text = line.trim();
-    if (!/^\d+$/.test(text)) {
+    if (!/^[-+]?\d+$/.test(text)) {
       writeOut(`Not a valid number: '${text}'.\n`);
       continue;
     }
     const choice = Number(text);
-    if (choice > LAST_CHOICE) {
+    if (choice < 0 || choice > LAST_CHOICE) {
       writeOut(`Choice must be between 0 and ${LAST_CHOICE}.\n`);
       continue;
     }
@@ -163,17 +164,26 @@ async function menuLoop(
       writeOut("\n");
       return;
     }
-    await runPrompt(model, picked, run, paint);
+    await runMenuPrompt(model, picked, run, paint);
   }
 }
 
-/** Generates for one menu prompt in a fresh conversation, with the live status block. */
-async function runPrompt(
+/**
+ * Generates for one menu prompt in a fresh conversation, with the live status block (also
+ * used by `deno task demo`).
+ *
+ * @param model the loaded model
+ * @param picked a prompt, e.g. one of {@linkcode PREDEFINED_PROMPTS}
+ * @param run generation settings
+ * @param paint styler
+ * @returns the finished generation
+ */
+export async function runMenuPrompt(
   model: LoadedModel,
   picked: MenuPrompt,
   run: RunOptions,
   paint: Paint,
-): Promise<void> {
+): Promise<Generation> {
   const tok = model.tokenizer;
   let ids: number[];
   let title: string;
@@ -192,7 +202,7 @@ async function runPrompt(
   const terminal = Deno.stdout.isTerminal();
   if (!terminal) writeOut(`\n${title}\n`);
   const session = new Session(model.transformer);
-  const generation = await streamGeneration(model, session, ids, run, {
+  return await streamGeneration(model, session, ids, run, {
     title,
     liveStatus: true,
     terminal,
@@ -202,5 +212,4 @@ async function runPrompt(
     clampToContext: true,
     leadText: picked.chat ? "" : picked.prompt,
   });
-  void generation;
 }

@@ -30,7 +30,7 @@ export interface ParsedArgs {
 export function parseCommandArgs(command: string, args: string[], spec: OptionSpec): ParsedArgs {
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: glueNegativeNumbers(args, spec),
       options: spec,
       allowPositionals: true,
       strict: true,
@@ -40,6 +40,28 @@ export function parseCommandArgs(command: string, args: string[], spec: OptionSp
     const reason = error instanceof Error ? error.message : String(error);
     throw new UsageError(`${command}: ${firstLine(reason)} (see 'llama ${command} --help')`);
   }
+}
+
+/**
+ * Turns `--temperature -1` into `--temperature=-1`: parseArgs refuses a value that starts
+ * with "-" as ambiguous, but a negative number should reach {@linkcode numberFlag}, whose
+ * message names the valid range.
+ */
+function glueNegativeNumbers(args: string[], spec: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return out.concat(args.slice(i));
+    const next = args[i + 1];
+    const option = arg.startsWith("--") ? spec[arg.slice(2)] : undefined;
+    if (option?.type === "string" && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 function firstLine(text: string): string {

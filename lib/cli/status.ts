@@ -23,7 +23,10 @@ export interface StatusState {
   promptTokens: number;
   /** Generated tokens holding an unfinished UTF-8 character (not shown yet). */
   pending: number;
-  /** The layer the current token is in, 1-based; 0 when between tokens. */
+  /**
+   * The layer the current token is in, 1-based; `nLayers + 1` for the output layer (the
+   * classifier); 0 when between tokens.
+   */
   layer: number;
   nLayers: number;
 }
@@ -109,7 +112,11 @@ export class LiveStatus {
     const rate = s.generated > 1 && decodeSeconds > 0
       ? `${((s.generated - 1) / decodeSeconds).toFixed(2)} tok/s`
       : "-- tok/s";
-    const layer = s.layer > 0 ? `layer ${s.layer}/${s.nLayers}` : s.phase;
+    const layer = s.layer > s.nLayers
+      ? "output layer"
+      : s.layer > 0
+      ? `layer ${s.layer}/${s.nLayers}`
+      : s.phase;
     const pending = s.pending > 0
       ? ` · ${s.pending} token${s.pending > 1 ? "s" : ""} pending (part of a character)`
       : "";
@@ -127,7 +134,9 @@ export class LiveStatus {
       const s = this.#state;
       const columns = terminalColumns();
       const barWidth = Math.max(10, Math.min(40, columns - 30));
-      const filled = s.nLayers > 0 ? Math.round((s.layer / s.nLayers) * barWidth) : 0;
+      // The bar spans the layers and the output layer after them.
+      const fraction = s.nLayers > 0 ? Math.min(1, s.layer / (s.nLayers + 1)) : 0;
+      const filled = Math.round(fraction * barWidth);
       const bar = "█".repeat(filled) + "░".repeat(barWidth - filled);
       const rows = [
         paint("bold", clip(this.#options.title, columns)),
