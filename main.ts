@@ -15,7 +15,11 @@ async function main(args: string[]): Promise<number> {
   const first = args[0];
   if (first === "help" || first === "--help" || first === "-h") {
     const topic = first === "help" ? args[1] ?? "" : "";
-    writeOut(HELP[topic] ?? HELP[""]);
+    if (!(topic in HELP)) {
+      writeErr(`llama: no help for '${topic}'; commands: ${Object.keys(COMMANDS).join(", ")}\n`);
+      return 2;
+    }
+    writeOut(HELP[topic]);
     return 0;
   }
   // No command (or flags only): the interactive menu.

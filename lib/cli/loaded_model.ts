@@ -61,7 +61,9 @@ export class LoadedModel implements Disposable {
       if (!quiet) {
         const c = checkpoint.config;
         writeErr(
-          `loaded in ${(loadMs / 1000).toFixed(2)} s: ${c.nLayers} layers, dim ${c.dim}, ` +
+          `loaded in ${(loadMs / 1000).toFixed(2)} s: ${c.nLayers} layer${
+            c.nLayers === 1 ? "" : "s"
+          }, dim ${c.dim}, ` +
             `context ${transformer.contextLength}, ${transformer.threads} worker thread(s)` +
             `${checkpoint.file.mapped ? "" : " (weights read into memory)"}\n`,
         );

@@ -104,17 +104,21 @@ export async function streamGeneration(
     Deno.removeSignalListener("SIGINT", onInterrupt);
     status?.finish();
   }
-  if (view.printStats) writeErr(view.paint("dim", statsLine(generation)) + "\n");
+  const limitedBy = maxNewTokens < run.maxTokens ? "context" : "max-tokens";
+  if (view.printStats) writeErr(view.paint("dim", statsLine(generation, limitedBy)) + "\n");
   return generation;
 }
 
 /** One line of stats: counts, speeds and why the generation ended. */
-export function statsLine(generation: Generation): string {
+export function statsLine(
+  generation: Generation,
+  limitedBy: "context" | "max-tokens" = "max-tokens",
+): string {
   const s = generation.stats;
   const why = generation.stopReason === "aborted"
     ? "stopped by Ctrl+C"
     : generation.stopReason === "max-tokens"
-    ? "reached --max-tokens"
+    ? (limitedBy === "context" ? "the context is full" : "reached --max-tokens")
     : "end of turn";
   return `[${s.promptTokens} prompt tokens, ${s.generatedTokens} generated (${why}) · ` +
     `first token ${(s.timeToFirstTokenMs / 1000).toFixed(2)} s · prefill ${
