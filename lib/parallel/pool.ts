@@ -111,6 +111,8 @@ const MESSAGE_LENGTH = 7; // bytes of the message
 const CONTROL_WORDS = 16;
 const MESSAGE_BYTES = 1024;
 const STOP = -1;
+/** How long {@linkcode WorkerPool.close} waits for a job in flight to finish. */
+const CLOSE_TIMEOUT_MS = 30_000;
 
 /** What `worker.ts` receives once, at startup. */
 export interface WorkerStart {
@@ -259,16 +261,29 @@ export class WorkerPool implements Pool {
     Atomics.notify(this.#control, PENDING);
   }
 
+  /**
+   * Stops the workers. A job in flight is allowed to finish first (blocking, up to
+   * {@linkcode CLOSE_TIMEOUT_MS}): its workers read the mapped weights, so the caller may unmap
+   * them only once no worker is inside a job.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#control[OP] = STOP;
-    Atomics.add(this.#control, SEQ, 1);
-    Atomics.notify(this.#control, SEQ);
+    const control = this.#control;
+    control[OP] = STOP;
+    Atomics.add(control, SEQ, 1);
+    Atomics.notify(control, SEQ);
+    const deadline = performance.now() + CLOSE_TIMEOUT_MS;
+    for (;;) {
+      const pending = Atomics.load(control, PENDING);
+      const left = deadline - performance.now();
+      if (pending === 0 || left <= 0 || this.#crash !== null) break;
+      Atomics.wait(control, PENDING, pending, left);
+    }
     for (const thread of this.#threads) thread.terminate();
     // Wake a caller still waiting for a job, so that it fails instead of waiting forever.
-    Atomics.store(this.#control, PENDING, 0);
-    Atomics.notify(this.#control, PENDING);
+    Atomics.store(control, PENDING, 0);
+    Atomics.notify(control, PENDING);
   }
 
   /** Same as {@linkcode WorkerPool.close}, for `using`. */
