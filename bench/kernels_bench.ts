@@ -31,7 +31,7 @@
  */
 
 import type { DType } from "../lib/tensor/dtype.ts";
-import { attendHead } from "../lib/kernels/attention.ts";
+import { attend } from "../lib/kernels/attention.ts";
 import { type Matrix, matrixView } from "../lib/kernels/matrix.ts";
 import { matMul, MATMUL_ROWS } from "../lib/kernels/matmul.ts";
 import { matVec, matVecHalves } from "../lib/kernels/matvec.ts";
@@ -454,8 +454,8 @@ for (const m of MODELS) {
       bound: "flops" as const,
     };
     const label = `attention ${m.name} ctx=${ctx / 1024}k: ${m.nHeads} heads, ${m.nKvHeads} kv`;
-    const scores = new Float64Array(ctx);
-    const headSum = new Float64Array(m.headDim);
+    const scores = new Float64Array(m.nHeads * ctx);
+    const sums = new Float64Array(m.nHeads * m.headDim);
     const out = new Float32Array(m.nHeads * m.headDim);
     let i = 0;
     Deno.bench({
@@ -465,23 +465,23 @@ for (const m of MODELS) {
       fn() {
         const s = attentionStateFor(m, ctx);
         const layer = i++ % s.keyCache.length;
-        for (let h = 0; h < m.nHeads; h++) {
-          const kvHead = Math.floor(h / group);
-          attendHead(
-            out,
-            h * m.headDim,
-            s.q,
-            h * m.headDim,
-            s.keyCache[layer],
-            s.valueCache[layer],
-            kvHead * m.headDim,
-            kvDim,
-            m.headDim,
-            ctx,
-            scores,
-            headSum,
-          );
-        }
+        // Every kv head with its group of query heads in one call, as one thread of the job.
+        attend(
+          out,
+          0,
+          s.q,
+          0,
+          s.keyCache[layer],
+          s.valueCache[layer],
+          0,
+          kvDim,
+          m.headDim,
+          m.nKvHeads,
+          group,
+          ctx,
+          scores,
+          sums,
+        );
         sink.value += out[0];
       },
     });

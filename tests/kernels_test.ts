@@ -15,7 +15,7 @@ import { rmsNorm } from "../lib/kernels/rmsnorm.ts";
 import { rope, ropeFrequencies, ropeTable } from "../lib/kernels/rope.ts";
 import { softmax } from "../lib/kernels/softmax.ts";
 import { silu, swiGlu } from "../lib/kernels/silu.ts";
-import { attendHead } from "../lib/kernels/attention.ts";
+import { attend, attendHead } from "../lib/kernels/attention.ts";
 import type { DType } from "../lib/tensor/dtype.ts";
 import { loadGoldenCase } from "./helpers/golden.ts";
 
@@ -320,4 +320,117 @@ Deno.test("attendHead: causal attention over one kv head of a shared cache", () 
   }
   assert.equal(out[0], 0);
   assert.equal(out[1], 0);
+});
+
+/** Causal attention of one query head by the formula, in float64, softmax without blocking. */
+function attentionReference(
+  q: ArrayLike<number>,
+  keys: ArrayLike<number>,
+  values: ArrayLike<number>,
+  cacheOffset: number,
+  rowStride: number,
+  headDim: number,
+  nPositions: number,
+): number[] {
+  const scores: number[] = [];
+  for (let i = 0; i < nPositions; i++) {
+    let dot = 0;
+    for (let d = 0; d < headDim; d++) dot += q[d] * keys[cacheOffset + i * rowStride + d];
+    scores.push(dot / Math.sqrt(headDim));
+  }
+  const max = Math.max(...scores);
+  const weights = scores.map((s) => Math.exp(s - max));
+  const total = weights.reduce((a, b) => a + b, 0);
+  const out: number[] = [];
+  for (let d = 0; d < headDim; d++) {
+    let sum = 0;
+    for (let i = 0; i < nPositions; i++) {
+      sum += (weights[i] / total) * values[cacheOffset + i * rowStride + d];
+    }
+    out.push(sum);
+  }
+  return out;
+}
+
+Deno.test("attend: grouped query heads over a range of kv heads, causal", () => {
+  // Group sizes 1..5 and 8 cover whole blocks of four query heads, short blocks and both;
+  // odd and even position counts cover the row pairs; the range skips kv head 0.
+  const headDim = 6, kvHeadsInCache = 4, kvDim = headDim * kvHeadsInCache, positions = 40;
+  const keys = randomVector(positions * kvDim, 51), values = randomVector(positions * kvDim, 52);
+  for (const kvGroup of [1, 2, 3, 4, 5, 8]) {
+    for (const nPositions of [1, 2, 7, 33, 40]) {
+      const kv0 = 1, kvHeads = 2, heads = kvHeads * kvGroup; // kv heads 1 and 2
+      const q = randomVector(3 + heads * headDim, 53 + kvGroup);
+      const out = new Float32Array(heads * headDim + 2);
+      attend(
+        out,
+        1,
+        q,
+        3,
+        keys,
+        values,
+        kv0 * headDim,
+        kvDim,
+        headDim,
+        kvHeads,
+        kvGroup,
+        nPositions,
+        new Float64Array(heads * nPositions),
+        new Float64Array(heads * headDim),
+      );
+      for (let h = 0; h < heads; h++) {
+        const kvHead = kv0 + Math.floor(h / kvGroup);
+        const expected = attentionReference(
+          q.subarray(3 + h * headDim),
+          keys,
+          values,
+          kvHead * headDim,
+          kvDim,
+          headDim,
+          nPositions,
+        );
+        for (let d = 0; d < headDim; d++) {
+          const what = `group ${kvGroup}, ${nPositions} positions, head ${h}, dim ${d}`;
+          assertClose(out[1 + h * headDim + d], expected[d], 1e-6, what);
+        }
+      }
+      assert.equal(out[0], 0);
+      assert.equal(out[out.length - 1], 0);
+    }
+  }
+});
+
+Deno.test("attend: any split of the kv heads gives the same bits as one call", () => {
+  // What lets the ATTENTION job split heads between any number of threads.
+  const headDim = 8, nKvHeads = 5, kvGroup = 3, kvDim = headDim * nKvHeads, nPositions = 37;
+  const heads = nKvHeads * kvGroup;
+  const keys = randomVector(nPositions * kvDim, 61), values = randomVector(nPositions * kvDim, 62);
+  const q = randomVector(heads * headDim, 63);
+  const scores = new Float64Array(heads * nPositions), sums = new Float64Array(heads * headDim);
+  const run = (splits: number[]): Float32Array => {
+    const out = new Float32Array(heads * headDim);
+    for (let s = 0; s + 1 < splits.length; s++) {
+      const kv0 = splits[s], offset = kv0 * kvGroup * headDim;
+      attend(
+        out,
+        offset,
+        q,
+        offset,
+        keys,
+        values,
+        kv0 * headDim,
+        kvDim,
+        headDim,
+        splits[s + 1] - kv0,
+        kvGroup,
+        nPositions,
+        scores,
+        sums,
+      );
+    }
+    return out;
+  };
+  const whole = run([0, nKvHeads]);
+  assert.deepEqual(run([0, 2, nKvHeads]), whole);
+  assert.deepEqual(run([0, 1, 2, 3, 4, nKvHeads]), whole);
 });

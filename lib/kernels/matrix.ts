@@ -59,6 +59,10 @@ export function matrixView(
   cols: number,
 ): Matrix {
   const length = rows * cols;
+  // The kernels compute element indices with int32 arithmetic (`(i + c) | 0`).
+  if (length > 0x7fffffff) {
+    throw new RangeError(`expected a matrix of at most 2^31 - 1 elements, found ${rows} × ${cols}`);
+  }
   if (dtype === "f32") {
     return {
       dtype,

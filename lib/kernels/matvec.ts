@@ -8,7 +8,9 @@
  * they read 4 rows at once so each loaded `x` element is used 4 times. For 16-bit weights, each
  * 32-bit load brings two elements and a 65536-entry table widens them (`bench/matvec_bench.ts`
  * measures the alternatives: that is ~1.8× faster than one element per load, and as fast as
- * shifting bits through a Float32Array alias).
+ * shifting bits through a Float32Array alias). Index arithmetic in the hot loops is written
+ * `(i + c) | 0` so that V8 keeps it in int32 without overflow checks (≈5% faster here; indices
+ * stay below 2^31 because `matrixView` refuses larger matrices).
  *
  * Every output element is one sequential sum `Σ_j W[r, j] · x[j]` for `j = 0, 1, …, n-1` in a
  * JavaScript number (float64), rounded to float32 once when stored. `matmul.ts` sums in the
@@ -94,32 +96,32 @@ export function matVecPairs(
     let k0 = r * words;
     let k1 = k0 + words, k2 = k1 + words, k3 = k2 + words;
     // 4 columns per step: two words of each row against the same 4 x values.
-    for (let j = xOffset; j < xEnd4; j += 4) {
-      const x0 = x[j], x1 = x[j + 1], x2 = x[j + 2], x3 = x[j + 3];
-      let a = pairs[k0], b = pairs[k0 + 1];
+    for (let j = xOffset; j < xEnd4; j = (j + 4) | 0) {
+      const x0 = x[j], x1 = x[(j + 1) | 0], x2 = x[(j + 2) | 0], x3 = x[(j + 3) | 0];
+      let a = pairs[k0], b = pairs[(k0 + 1) | 0];
       s0 += table[a & 0xffff] * x0;
       s0 += table[a >>> 16] * x1;
       s0 += table[b & 0xffff] * x2;
       s0 += table[b >>> 16] * x3;
-      a = pairs[k1], b = pairs[k1 + 1];
+      a = pairs[k1], b = pairs[(k1 + 1) | 0];
       s1 += table[a & 0xffff] * x0;
       s1 += table[a >>> 16] * x1;
       s1 += table[b & 0xffff] * x2;
       s1 += table[b >>> 16] * x3;
-      a = pairs[k2], b = pairs[k2 + 1];
+      a = pairs[k2], b = pairs[(k2 + 1) | 0];
       s2 += table[a & 0xffff] * x0;
       s2 += table[a >>> 16] * x1;
       s2 += table[b & 0xffff] * x2;
       s2 += table[b >>> 16] * x3;
-      a = pairs[k3], b = pairs[k3 + 1];
+      a = pairs[k3], b = pairs[(k3 + 1) | 0];
       s3 += table[a & 0xffff] * x0;
       s3 += table[a >>> 16] * x1;
       s3 += table[b & 0xffff] * x2;
       s3 += table[b >>> 16] * x3;
-      k0 += 2;
-      k1 += 2;
-      k2 += 2;
-      k3 += 2;
+      k0 = (k0 + 2) | 0;
+      k1 = (k1 + 2) | 0;
+      k2 = (k2 + 2) | 0;
+      k3 = (k3 + 2) | 0;
     }
     if (xEnd4 < xEnd) {
       // n = 4m + 2: one word left per row.
@@ -212,12 +214,16 @@ export function matVecF32(
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     let k0 = r * n;
     let k1 = k0 + n, k2 = k1 + n, k3 = k2 + n;
-    for (let j = xOffset; j < xEnd; j++) {
+    for (let j = xOffset; j < xEnd; j = (j + 1) | 0) {
       const xj = x[j];
-      s0 += w[k0++] * xj;
-      s1 += w[k1++] * xj;
-      s2 += w[k2++] * xj;
-      s3 += w[k3++] * xj;
+      s0 += w[k0] * xj;
+      s1 += w[k1] * xj;
+      s2 += w[k2] * xj;
+      s3 += w[k3] * xj;
+      k0 = (k0 + 1) | 0;
+      k1 = (k1 + 1) | 0;
+      k2 = (k2 + 1) | 0;
+      k3 = (k3 + 1) | 0;
     }
     out[outOffset + r] = s0;
     out[outOffset + r + 1] = s1;

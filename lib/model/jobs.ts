@@ -9,7 +9,7 @@
  * | op              | reads              | writes                                  | split by |
  * | --------------- | ------------------ | --------------------------------------- | -------- |
  * | `QKV`           | xb `(T, dim)`      | q `(T, dim)`, key/value cache rows      | rows of wq ‖ wk ‖ wv |
- * | `ATTENTION`     | q, key/value cache | xb `(T, dim)`                           | (token, head), round-robin |
+ * | `ATTENTION`     | q, key/value cache | xb `(T, dim)`                           | key/value heads, every token |
  * | `ATTENTION_OUT` | xb                 | xb2 `(T, dim)` = wo xb                  | rows of wo |
  * | `FFN_UP`        | xb                 | hb `(T, hidden)` = silu(w1 xb) · w3 xb  | rows of w1 and w3 |
  * | `FFN_DOWN`      | hb                 | xb2 `(T, dim)` = w2 hb                  | rows of w2 |
@@ -20,7 +20,7 @@
 
 import { type SharedMapping, viewSharedMapping } from "../../ffi/mmap.ts";
 import type { DType } from "../tensor/dtype.ts";
-import { attendHead } from "../kernels/attention.ts";
+import { attend } from "../kernels/attention.ts";
 import { type Matrix, matrixView } from "../kernels/matrix.ts";
 import { matMul, MATMUL_ROWS } from "../kernels/matmul.ts";
 import { matVec } from "../kernels/matvec.ts";
@@ -109,12 +109,12 @@ export function openJobs(init: ModelInit, weights?: ArrayBufferLike): JobRunner 
   const output = view(init.output);
   const s = new RunState(init.state);
   const { dim, kvDim, hiddenDim, contextLength } = s.buffers.sizes;
-  const { nHeads, headDim } = init;
-  const kvGroup = nHeads / init.nKvHeads; // query heads per key/value head
+  const { nHeads, nKvHeads, headDim } = init;
+  const kvGroup = nHeads / nKvHeads; // query heads per key/value head
   // Per-thread scratch: widened weight rows for matMul, attention scores and sums.
   const rowScratch = new Float32Array(MATMUL_ROWS * Math.max(dim, hiddenDim));
-  const scores = new Float64Array(contextLength);
-  const headSum = new Float64Array(headDim);
+  const scores = new Float64Array(nHeads * contextLength);
+  const headSums = new Float64Array(nHeads * headDim);
 
   /** out rows [r0, r1) of w · input for T tokens; one token uses the matrix-vector kernel. */
   const project = (
@@ -162,27 +162,31 @@ export function openJobs(init: ModelInit, weights?: ArrayBufferLike): JobRunner 
         return;
       }
       case Op.ATTENTION: {
-        // One (token, query head) pair per item; query head h reads kv head h / kvGroup.
-        // Items are dealt round-robin: later tokens attend to more positions, so contiguous
-        // shares of a prefill batch would leave the last worker the most work.
-        const items = nTokens * nHeads;
-        for (let item = worker; item < items; item += workers) {
-          const t = Math.floor(item / nHeads), h = item % nHeads;
-          const kvHead = Math.floor(h / kvGroup);
-          const offset = t * dim + h * headDim;
-          attendHead(
+        // Each thread takes the same contiguous share of key/value heads (with their query
+        // heads) of every token: equal work even though a prefill's later tokens attend to
+        // more positions, and each cache row is read in order. With more threads than
+        // key/value heads, one (token, key/value head) item per thread, dealt round-robin.
+        const shares = Math.min(workers, nKvHeads);
+        for (let item = worker; item < nTokens * shares; item += workers) {
+          const t = Math.floor(item / shares), share = item % shares;
+          const kv0 = shareStart(nKvHeads, share, shares);
+          const kv1 = shareStart(nKvHeads, share + 1, shares);
+          const offset = t * dim + kv0 * kvGroup * headDim; // first query head of the share
+          attend(
             s.xb,
             offset,
             s.q,
             offset,
             s.keyCache[layer],
             s.valueCache[layer],
-            kvHead * headDim,
+            kv0 * headDim,
             kvDim,
             headDim,
+            kv1 - kv0,
+            kvGroup,
             position + t + 1,
             scores,
-            headSum,
+            headSums,
           );
         }
         return;
