@@ -15,6 +15,7 @@ import { statfs } from "node:fs/promises";
 import { LlamaError, UsageError } from "../errors.ts";
 import { PARAMS_FILE, WEIGHTS_FILE } from "../model/checkpoint.ts";
 import {
+  pathExists,
   type PresetName,
   PRESETS,
   syntheticTensors,
@@ -106,7 +107,7 @@ export async function runMakeModel(args: string[]): Promise<number> {
       );
     }
     const weightsPath = join(dir, WEIGHTS_FILE);
-    if (!values.force && await exists(weightsPath)) {
+    if (!values.force && await pathExists(weightsPath)) {
       throw new UsageError(`${weightsPath} already exists; pass --force to replace it`);
     }
 
@@ -149,16 +150,6 @@ export async function runMakeModel(args: string[]): Promise<number> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
@@ -174,7 +165,7 @@ async function isFile(path: string): Promise<boolean> {
  */
 async function checkFreeSpace(dir: string, bytes: number): Promise<void> {
   let probe = dir;
-  while (!(await exists(probe)) && dirname(probe) !== probe) probe = dirname(probe);
+  while (!(await pathExists(probe)) && dirname(probe) !== probe) probe = dirname(probe);
   // Only ask when allowed (--allow-sys): never make Deno prompt for it.
   if (Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state !== "granted") return;
   let free: number;

@@ -25,6 +25,60 @@
  */
 
 import { CheckpointError } from "../errors.ts";
+import {
+  ADDITEMS,
+  APPEND,
+  APPENDS,
+  BINBYTES,
+  BINBYTES8,
+  BINFLOAT,
+  BINGET,
+  BININT,
+  BININT1,
+  BININT2,
+  BINPERSID,
+  BINPUT,
+  BINSTRING,
+  BINUNICODE,
+  BINUNICODE8,
+  BUILD,
+  DICT,
+  DUP,
+  EMPTY_DICT,
+  EMPTY_LIST,
+  EMPTY_SET,
+  EMPTY_TUPLE,
+  FRAME,
+  FROZENSET,
+  GLOBAL,
+  LIST,
+  LONG1,
+  LONG4,
+  LONG_BINGET,
+  LONG_BINPUT,
+  MARK,
+  MEMOIZE,
+  NEWFALSE,
+  NEWOBJ,
+  NEWOBJ_EX,
+  NEWTRUE,
+  NONE,
+  POP,
+  POP_MARK,
+  PROTO,
+  REDUCE,
+  SETITEM,
+  SETITEMS,
+  SHORT_BINBYTES,
+  SHORT_BINSTRING,
+  SHORT_BINUNICODE,
+  STACK_GLOBAL,
+  STOP,
+  TUPLE,
+  TUPLE1,
+  TUPLE2,
+  TUPLE3,
+} from "./pickle_opcodes.ts";
 
 /** What a pickle may call: a global resolved by {@linkcode PickleHooks.findClass}. */
 export type PickleCallable = (...args: unknown[]) => unknown;
@@ -51,60 +105,6 @@ export const setState: unique symbol = Symbol("pickle.setState");
 export interface Buildable {
   [setState](state: unknown): void;
 }
-
-// Opcodes, named as in Python's pickletools.
-const MARK = 0x28; // (
-const STOP = 0x2e; // .
-const POP = 0x30; // 0
-const POP_MARK = 0x31; // 1
-const DUP = 0x32; // 2
-const BINFLOAT = 0x47; // G
-const BININT = 0x4a; // J
-const BININT1 = 0x4b; // K
-const BININT2 = 0x4d; // M
-const NONE = 0x4e; // N
-const BINPERSID = 0x51; // Q
-const REDUCE = 0x52; // R
-const BINSTRING = 0x54; // T
-const SHORT_BINSTRING = 0x55; // U
-const BINUNICODE = 0x58; // X
-const APPEND = 0x61; // a
-const BUILD = 0x62; // b
-const GLOBAL = 0x63; // c
-const DICT = 0x64; // d
-const EMPTY_DICT = 0x7d; // }
-const APPENDS = 0x65; // e
-const BINGET = 0x68; // h
-const LONG_BINGET = 0x6a; // j
-const LIST = 0x6c; // l
-const EMPTY_LIST = 0x5d; // ]
-const BINPUT = 0x71; // q
-const LONG_BINPUT = 0x72; // r
-const SETITEM = 0x73; // s
-const TUPLE = 0x74; // t
-const EMPTY_TUPLE = 0x29; // )
-const SETITEMS = 0x75; // u
-const PROTO = 0x80;
-const NEWOBJ = 0x81;
-const TUPLE1 = 0x85;
-const TUPLE2 = 0x86;
-const TUPLE3 = 0x87;
-const NEWTRUE = 0x88;
-const NEWFALSE = 0x89;
-const LONG1 = 0x8a;
-const LONG4 = 0x8b;
-const BINBYTES = 0x42; // B (protocol 3)
-const SHORT_BINBYTES = 0x43; // C (protocol 3)
-const SHORT_BINUNICODE = 0x8c; // protocol 4 from here on
-const BINUNICODE8 = 0x8d;
-const BINBYTES8 = 0x8e;
-const EMPTY_SET = 0x8f;
-const ADDITEMS = 0x90;
-const FROZENSET = 0x91;
-const NEWOBJ_EX = 0x92;
-const STACK_GLOBAL = 0x93;
-const MEMOIZE = 0x94;
-const FRAME = 0x95;
 
 const HIGHEST_PROTOCOL = 5;
 const textDecoder = new TextDecoder("utf-8", { fatal: true });

@@ -22,6 +22,35 @@
  * @module
  */
 
+import {
+  BINGET,
+  BININT,
+  BININT1,
+  BININT2,
+  BINPERSID,
+  BINPUT,
+  BINUNICODE,
+  EMPTY_DICT,
+  EMPTY_TUPLE,
+  GLOBAL,
+  LONG1,
+  LONG_BINGET,
+  LONG_BINPUT,
+  MARK,
+  NEWFALSE,
+  NEWTRUE,
+  NONE,
+  PROTO,
+  REDUCE,
+  SETITEM,
+  SETITEMS,
+  STOP,
+  TUPLE,
+  TUPLE1,
+  TUPLE2,
+  TUPLE3,
+} from "./pickle_opcodes.ts";
+
 /** A Python global (`module.name`), written as GLOBAL. */
 export class PyGlobal {
   /** The module, e.g. `"torch._utils"`. */
@@ -128,34 +157,6 @@ export type PickleValue =
   | PyReduce
   | PyDict
   | PyPersistentId;
-
-// Opcodes (names as in CPython's pickle.py).
-const MARK = 0x28; // (
-const STOP = 0x2e; // .
-const BININT = 0x4a; // J
-const BININT1 = 0x4b; // K
-const BININT2 = 0x4d; // M
-const NONE = 0x4e; // N
-const BINPERSID = 0x51; // Q
-const REDUCE = 0x52; // R
-const BINUNICODE = 0x58; // X
-const EMPTY_DICT = 0x7d; // }
-const BINGET = 0x68; // h
-const LONG_BINGET = 0x6a; // j
-const BINPUT = 0x71; // q
-const LONG_BINPUT = 0x72; // r
-const SETITEM = 0x73; // s
-const TUPLE = 0x74; // t
-const EMPTY_TUPLE = 0x29; // )
-const SETITEMS = 0x75; // u
-const GLOBAL = 0x63; // c
-const PROTO = 0x80;
-const TUPLE1 = 0x85;
-const TUPLE2 = 0x86;
-const TUPLE3 = 0x87;
-const NEWTRUE = 0x88;
-const NEWFALSE = 0x89;
-const LONG1 = 0x8a;
 
 /** CPython writes dict items in batches of this many per SETITEMS. */
 const BATCH_SIZE = 1000;

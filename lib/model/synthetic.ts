@@ -214,7 +214,7 @@ export async function writeSyntheticModel(
   const tensors = syntheticTensors(params, options.tied ?? false, options.dtype);
   const root = resolve(dir);
   const weightsPath = join(root, WEIGHTS_FILE);
-  if (!options.overwrite && await exists(weightsPath)) {
+  if (!options.overwrite && await pathExists(weightsPath)) {
     throw new CheckpointError(`expected no ${WEIGHTS_FILE} in the folder, found one`, {
       path: weightsPath,
       fix: "choose another folder, or allow overwriting it",
@@ -267,7 +267,13 @@ export async function writeSyntheticModel(
   return { weightsPath, tensorCount: tensors.length, parameterCount, fileBytes: size };
 }
 
-async function exists(path: string): Promise<boolean> {
+/**
+ * Whether something exists at `path` (errors other than "not found" are thrown).
+ *
+ * @param path a file or folder path
+ * @returns true when it exists
+ */
+export async function pathExists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;
@@ -293,7 +299,7 @@ async function tokenizerSource(path: string): Promise<string> {
 
 /** Hard-links `sourceReal` to `target` (instant, no extra space), or copies it across devices. */
 async function placeTokenizer(sourceReal: string, target: string): Promise<void> {
-  if (await exists(target)) {
+  if (await pathExists(target)) {
     if ((await Deno.realPath(target)) === sourceReal) return; // already in place
     await Deno.remove(target);
   }
