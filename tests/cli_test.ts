@@ -26,7 +26,7 @@ const VOCAB = 128256;
 const SPECIAL = metaSpecialTokens();
 const BOS = SPECIAL["<|begin_of_text|>"];
 const EOT = SPECIAL["<|eot_id|>"];
-const WAVE = "👋[:waving_hand:\\U0001F44B]"; // CLDR "waving hand", U+1F44B, written by hand
+const WAVE = "👋 [:waving_hand:\\U0001F44B]"; // CLDR "waving hand", U+1F44B, written by hand
 const ONE = ["--threads", "1"];
 
 /** The seed's menu (llama-nuts-and-bolts `askUserPromptChoice`, its format strings applied). */

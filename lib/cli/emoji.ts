@@ -253,7 +253,9 @@ function annotation(cluster: string): string {
 
 /** One cluster, with its annotation appended when it is an emoji. */
 function annotateCluster(cluster: string): string {
-  return isEmojiCluster(cluster) ? cluster + annotation(cluster) : cluster;
+  // A space between the emoji and its note, as in `🇹🇷 [:flag_for_turkey:…]`: terminals draw
+  // many emoji two columns wide and would otherwise overlap the bracket.
+  return isEmojiCluster(cluster) ? `${cluster} ${annotation(cluster)}` : cluster;
 }
 
 let segmenter: Intl.Segmenter | undefined;
