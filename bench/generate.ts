@@ -21,8 +21,8 @@
 
 import { join } from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
-import { LlamaError, UsageError } from "../lib/errors.ts";
+import { LlamaError } from "../lib/errors.ts";
+import { numberFlag, parseCommandArgs } from "../lib/cli/options.ts";
 import { generate } from "../lib/generate/generate.ts";
 import { Session } from "../lib/generate/session.ts";
 import { loadCheckpoint } from "../lib/model/checkpoint.ts";
@@ -269,15 +269,19 @@ function ms(value: number): string {
   return value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${value.toFixed(0)} ms`;
 }
 
-function count(values: Record<string, unknown>, name: string, fallback?: number) {
-  const text = values[name];
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < (name === "threads" ? 0 : 1)) {
-    throw new UsageError(`expected --${name} to be a whole number, found "${text}"`);
-  }
-  return value;
-}
+/** `--help` of `deno task bench:generate`. */
+export const GENERATE_BENCH_HELP =
+  `Usage: deno task bench:generate --model DIR [--threads N] [--json]
+                               [--prompt-tokens N] [--tokens N]
+
+Runs a fixed English prompt (--prompt-tokens, default 100) and --tokens (default 64) greedy
+decoded tokens, then prints load time, time to first token, prefill and decode tokens/s, peak
+RSS and threads. --threads 0 runs on the calling thread; default one worker per core.
+
+Example:
+  deno task make-model --preset 1b --out /tmp/llama-1b
+  deno task bench:generate --model /tmp/llama-1b --threads 2 --json
+`;
 
 if (import.meta.main) {
   const encoder = new TextEncoder();
@@ -287,30 +291,24 @@ if (import.meta.main) {
     else if (final) Deno.stderr.writeSync(encoder.encode(`${text}\n`));
   };
   try {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: Deno.args,
-        options: {
-          model: { type: "string" },
-          threads: { type: "string" },
-          "prompt-tokens": { type: "string" },
-          tokens: { type: "string" },
-          json: { type: "boolean", default: false },
-        },
-      });
-    } catch (error) {
-      throw new UsageError(`${(error as Error).message}`, {
-        fix: "usage: deno task bench:generate --model DIR [--threads N] [--json] " +
-          "[--prompt-tokens 100] [--tokens 64]",
-      });
+    if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+      console.log(GENERATE_BENCH_HELP);
+      Deno.exit(0);
     }
-    const { values } = parsed;
+    const { values } = parseCommandArgs("bench:generate", Deno.args, {
+      model: { type: "string" },
+      threads: { type: "string" },
+      "prompt-tokens": { type: "string" },
+      tokens: { type: "string" },
+      json: { type: "boolean" },
+    }, "deno task bench:generate --help");
     const result = await runGenerateBench({
-      model: values.model,
-      threads: count(values, "threads"),
-      promptTokens: count(values, "prompt-tokens", 100),
-      tokens: count(values, "tokens", 64),
+      model: typeof values.model === "string" ? values.model : undefined,
+      threads: numberFlag("threads", values.threads, { min: 0, max: 256, integer: true }),
+      promptTokens:
+        numberFlag("prompt-tokens", values["prompt-tokens"], { min: 1, integer: true }) ??
+          100,
+      tokens: numberFlag("tokens", values.tokens, { min: 1, integer: true }) ?? 64,
       progress,
     });
     console.log(values.json ? JSON.stringify(result) : formatTable(result));

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type ChatMessage, encodeChat } from "../tokenizer/chat_template.ts";
+import { encodeChat, firstTurn } from "../tokenizer/chat_template.ts";
 import type { Generation } from "../generate/generate.ts";
 import { Session } from "../generate/session.ts";
 import { LoadedModel } from "./loaded_model.ts";
@@ -130,17 +130,13 @@ class ChatState {
   /** The tokens that add a user message and open the assistant's answer. */
   turnTokens(text: string): number[] {
     const tok = this.#model.tokenizer;
-    const user: ChatMessage = { role: "user", content: text };
     let ids: number[];
     if (this.session.tokens.length === 0) {
-      const messages: ChatMessage[] = this.#system
-        ? [{ role: "system", content: this.#system }, user]
-        : [user];
-      ids = encodeChat(tok, messages, { bos: true });
+      ids = encodeChat(tok, firstTurn(this.#system, text), { bos: true });
     } else {
       // An answer cut short (limit or Ctrl+C) has no <|eot_id|> yet: close it.
       const closed = this.session.tokens.at(-1) === tok.eotId ? [] : [tok.eotId];
-      ids = [...closed, ...encodeChat(tok, [user], { bos: false })];
+      ids = [...closed, ...encodeChat(tok, [{ role: "user", content: text }], { bos: false })];
     }
     return ids;
   }

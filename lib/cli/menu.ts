@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type ChatMessage, encodeChat } from "../tokenizer/chat_template.ts";
+import { encodeChat, firstTurn } from "../tokenizer/chat_template.ts";
 import type { Generation } from "../generate/generate.ts";
 import { Session } from "../generate/session.ts";
 import { runInfo } from "./info.ts";
@@ -188,10 +188,7 @@ export async function runMenuPrompt(
   let ids: number[];
   let title: string;
   if (picked.chat) {
-    const messages: ChatMessage[] = picked.system
-      ? [{ role: "system", content: picked.system }, { role: "user", content: picked.prompt }]
-      : [{ role: "user", content: picked.prompt }];
-    ids = encodeChat(tok, messages, { bos: true });
+    ids = encodeChat(tok, firstTurn(picked.system, picked.prompt), { bos: true });
     title = `[Chat mode] ${
       picked.system ? `System prompt: ${picked.system} / ` : ""
     }Prompt: ${picked.prompt}`;

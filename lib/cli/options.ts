@@ -25,9 +25,15 @@ export interface ParsedArgs {
  * @param command the command name, for messages ("complete")
  * @param args the arguments after the command name
  * @param spec the accepted options
+ * @param helpCommand how the user asks for help, named in the error
  * @returns the flag values and positionals
  */
-export function parseCommandArgs(command: string, args: string[], spec: OptionSpec): ParsedArgs {
+export function parseCommandArgs(
+  command: string,
+  args: string[],
+  spec: OptionSpec,
+  helpCommand = `llama ${command} --help`,
+): ParsedArgs {
   try {
     const { values, positionals } = parseArgs({
       args: glueNegativeNumbers(args, spec),
@@ -38,7 +44,7 @@ export function parseCommandArgs(command: string, args: string[], spec: OptionSp
     return { values: values as ParsedArgs["values"], positionals };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new UsageError(`${command}: ${firstLine(reason)} (see 'llama ${command} --help')`);
+    throw new UsageError(`${command}: ${firstLine(reason)} (see '${helpCommand}')`);
   }
 }
 

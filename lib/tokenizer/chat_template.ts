@@ -68,6 +68,19 @@ export function encodeHeader(tok: Tokenizer, role: ChatMessage["role"]): number[
 }
 
 /**
+ * The messages of a conversation's first turn: the system prompt (when not empty), then the
+ * user's message.
+ *
+ * @param system The system prompt; `""` or undefined for none.
+ * @param prompt The user's message.
+ * @returns One or two messages for {@linkcode encodeChat}.
+ */
+export function firstTurn(system: string | undefined, prompt: string): ChatMessage[] {
+  const user: ChatMessage = { role: "user", content: prompt };
+  return system ? [{ role: "system", content: system }, user] : [user];
+}
+
+/**
  * Token ids of a Llama 3.1 chat: `<|begin_of_text|>` (optional), then for each message
  * `<|start_header_id|>role<|end_header_id|>\n\n` content `<|eot_id|>`, and (by default) an open
  * assistant header. Message content is ordinary text: special-token look-alikes stay text.
