@@ -17,7 +17,8 @@ const GENERATION_HELP = `  --temperature T    0 = greedy (default); higher is mo
   --seed N           random seed; the same seed gives the same output
   --max-tokens N     stop after N new tokens (default 256)
   --context N        context window in tokens, sizes the KV cache (default 8192)
-  --threads N        worker threads (default: one per core)
+  --threads N        threads sharing the work (default: one per core)
+  --kernels K        wasm (WebAssembly SIMD, default) or ts (plain TypeScript)
   --no-emoji-names   do not annotate emoji with their names and code points
   --no-color         plain output (also when NO_COLOR is set)
   --json             print one JSON object with the result and stats`;

@@ -15,7 +15,7 @@
  *
  * const table = ropeTable(4, 500000, false, 16); // headDim 4, positions 0..15
  * const q = new Float32Array([1, 0, 1, 0]); // one head
- * rope(q, 0, 1, 4, table, 3); // rotate as at position 3
+ * rope(q, 0, 1, table, 3); // rotate as at position 3
  * ```
  *
  * @module
