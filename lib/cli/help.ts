@@ -4,6 +4,7 @@
  * @module
  */
 
+import { KERNELS_HELP } from "./kernels.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
@@ -36,6 +37,7 @@ Commands:
   info        model metadata: tensors, hyperparameters, sizes
   tokenize    show the token ids of a text
   make-model  write a random-weight checkpoint of a real model's shape
+  kernels     list the WebAssembly kernels, or print them as text (--wat)
   help        this text; 'llama help COMMAND' for a command
 
 Examples:
@@ -119,4 +121,5 @@ Example:
   deno task llama tokenize --show "Hello, world! 👋"
 `,
   "make-model": MAKE_MODEL_HELP,
+  kernels: KERNELS_HELP,
 };

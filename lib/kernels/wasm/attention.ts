@@ -198,7 +198,9 @@ function emitHeads(m: ModuleBuilder, target: KernelTarget, H: number): FunctionR
         }
       });
     },
-    `Attention of ${H} query head${H > 1 ? "s" : ""} that share one key/value head.`,
+    H === 1
+      ? "Attention of 1 query head over its key/value head."
+      : `Attention of ${H} query heads that share one key/value head.`,
   );
 }
 
