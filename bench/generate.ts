@@ -213,7 +213,7 @@ export async function runGenerateBench(
  * The fixed prompt as exactly `count` ids: the paragraph through the folder's tokenizer, or
  * fixed pseudo-random ids (a linear congruential sequence) when there is no tokenizer.
  */
-function promptIds(
+export function promptIds(
   dir: string,
   count: number,
   vocabSize: number,
