@@ -1,7 +1,9 @@
 /**
  * The WebAssembly encoder (`lib/wasm/`) against independent references: LEB128 against the
  * examples of the DWARF specification and a bit-by-bit decoder written here, modules against
- * V8's own validator and execution, and the text format against hand-written expectations.
+ * V8's own validator and execution, and the text format against hand-written expectations and
+ * against wabt, the WebAssembly binary toolkit (its WebAssembly build from npm), which must
+ * assemble our printed text of the whole kernel module into exactly our encoder's bytes.
  *
  * @module
  */
@@ -11,6 +13,8 @@ import { signedLeb128, unsignedLeb128 } from "../lib/wasm/leb128.ts";
 import { ModuleBuilder } from "../lib/wasm/module.ts";
 import { f32, f32x4, f64, i32, i64, v128 } from "../lib/wasm/ops.ts";
 import { moduleText } from "../lib/wasm/text.ts";
+import { buildKernelModule } from "../lib/kernels/wasm/kernels.ts";
+import wabtInit from "wabt";
 
 /** An independent decoder: 7 bits per byte, low first; signed when the last byte says so. */
 function decode(bytes: number[], signed: boolean): bigint {
@@ -126,4 +130,28 @@ Deno.test("the text format names locals, labels and memories", () => {
 )
 `,
   );
+});
+
+Deno.test("wabt assembles the kernel module's text into exactly our encoder's bytes", async () => {
+  const wabt = await wabtInit();
+  const features = {
+    simd: true,
+    relaxed_simd: true,
+    memory64: true,
+    multi_memory: true,
+    threads: true,
+  };
+  for (const fma of [true, false]) {
+    const module = buildKernelModule({ fma });
+    const parsed = wabt.parseWat("kernels.wat", moduleText(module), features);
+    try {
+      parsed.resolveNames();
+      // wabt's type declarations omit validate's features argument, which it reads.
+      (parsed.validate as (f: typeof features) => void)(features);
+      const { buffer } = parsed.toBinary({ write_debug_names: false });
+      assert.deepEqual(new Uint8Array(buffer), module.encode(), `fma: ${fma}`);
+    } finally {
+      parsed.destroy();
+    }
+  }
 });
