@@ -6,6 +6,7 @@
 // It evaluates the given prompt ids (the same ids llama-bolts runs), then decodes TOKENS tokens
 // greedily, and prints one JSON line: load, prefill and decode times and tokens/s. The package
 // is looked up in $NODE_LLAMA_CPP_DIR, else ~/peers (where DEVELOPERS.md installs it).
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -48,7 +49,10 @@ for await (const _ of sequence.evaluate(prompt, { temperature: 0 })) {
 }
 const end = performance.now();
 console.log(JSON.stringify({
-  engine: `llama.cpp (node-llama-cpp ${require("node-llama-cpp/package.json").version})`,
+  // (node-llama-cpp's "exports" hide its package.json from require: read the file.)
+  engine: `llama.cpp (node-llama-cpp ${
+    JSON.parse(readFileSync(join(root, "node_modules/node-llama-cpp/package.json"), "utf8")).version
+  })`,
   loadMs,
   promptTokens: prompt.length,
   generatedTokens: count,
