@@ -14,7 +14,9 @@
  * Peak memory is the process's high-water mark of resident memory (`ru_maxrss`, which is
  * `VmHWM` in `/proc/self/status` on Linux). Pages of the mapped checkpoint count once they have
  * been touched, so after one forward pass it includes the whole weight file although nothing
- * was copied: compare it with the file size, not with zero.
+ * was copied: compare it with the file size, not with zero. The process's own memory is the
+ * anonymous part (`RssAnon`: KV cache, activations, heap), sampled after load and after every
+ * token; its peak is reported too.
  *
  * @module
  */
@@ -26,9 +28,10 @@ import { numberFlag, parseCommandArgs } from "../lib/cli/options.ts";
 import { generate } from "../lib/generate/generate.ts";
 import { Session } from "../lib/generate/session.ts";
 import { loadCheckpoint } from "../lib/model/checkpoint.ts";
-import { locateModelDir } from "../lib/model/locate.ts";
+import { locateModelDir } from "../lib/cli/locate.ts";
+import { kernelsFlag } from "../lib/cli/run_options.ts";
+import type { BackendName } from "../lib/kernels/backend.ts";
 import { Transformer } from "../lib/model/transformer.ts";
-import { DTYPE_BYTES } from "../lib/tensor/dtype.ts";
 import { Tokenizer } from "../lib/tokenizer/tokenizer.ts";
 
 /** The fixed prompt: plain English, about 150 tokens with the Llama 3 tokenizer. */
@@ -53,10 +56,12 @@ export interface GenerateBenchResult {
   vocabSize: number;
   /** Storage type of the weight matrices. */
   dtype: string;
-  /** Whether the checkpoint is memory-mapped (false: read into memory). */
+  /** Whether the checkpoint is memory-mapped (false: copied into memory). */
   mapped: boolean;
-  /** Worker threads (0: the calling thread does the work). */
+  /** Threads sharing the work, the calling thread included. */
   threads: number;
+  /** The kernels: `wasm` or `ts`. */
+  kernels: BackendName;
   /** `"tokenizer"` (the fixed paragraph) or `"random"` (fixed pseudo-random ids). */
   promptSource: "tokenizer" | "random";
   /** Tokens in the prefill, `<|begin_of_text|>` included. */
@@ -91,14 +96,18 @@ export interface GenerateBenchResult {
   prefillGFmaPerSecond: number;
   /** Peak resident memory of the process in bytes (`ru_maxrss`, i.e. Linux `VmHWM`). */
   peakRssBytes: number;
+  /** Peak anonymous resident memory (Linux `RssAnon`, sampled), or 0 where unknown. */
+  peakAnonBytes: number;
 }
 
 /** Options of {@linkcode runGenerateBench}. */
 export interface GenerateBenchOptions {
   /** Model folder (else `LLAMA_MODEL`, else the default download folders). */
   model?: string;
-  /** Worker threads; default one per CPU. */
+  /** Threads; default one per CPU. */
   threads?: number;
+  /** Kernels; default `wasm`. */
+  kernels?: BackendName;
   /** Prompt length in tokens, `<|begin_of_text|>` included. Default 100. */
   promptTokens?: number;
   /** Tokens to generate. Default 64. */
@@ -129,15 +138,17 @@ export async function runGenerateBench(
   using model = await Transformer.create(checkpoint, {
     threads: options.threads,
     contextLength: promptTokens + tokens,
+    kernels: options.kernels,
   });
   const loadMs = performance.now() - started;
   const config = checkpoint.config;
-  const weights = checkpoint.file.mapped ? "mapped" : "read into memory";
+  const weights = checkpoint.weights.mapped ? "mapped" : "copied into memory";
   progress(
     `loaded in ${(loadMs / 1000).toFixed(2)} s: dim ${config.dim}, ${config.nLayers} layers, ` +
-      `${model.threads} worker thread(s), weights ${weights}`,
+      `${model.threads} thread(s), ${model.kernels} kernels, weights ${weights}`,
     true,
   );
+  let peakAnon = anonymousResidentBytes();
 
   const { ids, source } = promptIds(dir, promptTokens, config.vocabSize);
   const session = new Session(model);
@@ -151,6 +162,7 @@ export async function runGenerateBench(
   });
   for await (const _ of generation) {
     decoded++;
+    peakAnon = Math.max(peakAnon, anonymousResidentBytes());
     progress(`decode: ${decoded}/${tokens} tokens`, decoded === tokens);
   }
   const stats = generation.stats;
@@ -162,7 +174,7 @@ export async function runGenerateBench(
     const elements = tensor.shape[0] * tensor.shape[1];
     if (name.startsWith("layers.")) layerElements += elements;
     if (name === "tok_embeddings.weight" && !checkpoint.tiedEmbeddings) continue;
-    matrixBytes += elements * DTYPE_BYTES[tensor.dtype];
+    matrixBytes += tensor.byteLength;
   }
   const ratio = stats.decodeTokensPerSecond > 0
     ? stats.prefillTokensPerSecond / stats.decodeTokensPerSecond
@@ -172,9 +184,10 @@ export async function runGenerateBench(
     dim: config.dim,
     layers: config.nLayers,
     vocabSize: config.vocabSize,
-    dtype: checkpoint.tensor("layers.0.attention.wq.weight").dtype,
-    mapped: checkpoint.file.mapped,
+    dtype: checkpoint.tensor("layers.0.attention.wq.weight").type,
+    mapped: checkpoint.weights.mapped,
     threads: model.threads,
+    kernels: model.kernels,
     promptSource: source,
     promptTokens: stats.promptTokens,
     generatedTokens: stats.generatedTokens,
@@ -192,6 +205,7 @@ export async function runGenerateBench(
     prefillGFmaPerToken: layerElements / 1e9,
     prefillGFmaPerSecond: layerElements * stats.prefillTokensPerSecond / 1e9,
     peakRssBytes: peakResidentBytes(),
+    peakAnonBytes: peakAnon,
   };
 }
 
@@ -199,7 +213,7 @@ export async function runGenerateBench(
  * The fixed prompt as exactly `count` ids: the paragraph through the folder's tokenizer, or
  * fixed pseudo-random ids (a linear congruential sequence) when there is no tokenizer.
  */
-function promptIds(
+export function promptIds(
   dir: string,
   count: number,
   vocabSize: number,
@@ -234,13 +248,28 @@ function peakResidentBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/**
+ * The process's anonymous resident memory (Linux `RssAnon`), or 0 where unknown. Deno reads
+ * `/proc` only with `--allow-all`, so `cat` reads it (the task allows running `cat`).
+ */
+function anonymousResidentBytes(): number {
+  try {
+    const output = new Deno.Command("cat", { args: [`/proc/${Deno.pid}/status`] }).outputSync();
+    const status = new TextDecoder().decode(output.stdout);
+    const match = status.match(/RssAnon:\s+(\d+) kB/);
+    return match === null ? 0 : Number(match[1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** The result as an aligned two-column table. */
 export function formatTable(r: GenerateBenchResult): string {
   const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
   const rows: Array<[string, string]> = [
     ["model", `${r.model} (dim ${r.dim}, ${r.layers} layers, ${r.dtype})`],
-    ["weights", r.mapped ? "memory-mapped" : "read into memory"],
-    ["threads", String(r.threads)],
+    ["weights", r.mapped ? "mapped into WebAssembly memory" : "copied into memory"],
+    ["threads", `${r.threads} (${r.kernels} kernels)`],
     ["prompt", `${r.promptTokens} tokens (${r.promptSource})`],
     ["generated", `${r.generatedTokens} tokens (greedy)`],
     [
@@ -259,7 +288,7 @@ export function formatTable(r: GenerateBenchResult): string {
       `(${r.decodeWeightGBps.toFixed(2)} GB/s of weights)`,
     ],
     ["prefill / decode", `${r.prefillToDecodeRatio.toFixed(2)}×`],
-    ["peak RSS", gib(r.peakRssBytes)],
+    ["peak RSS", `${gib(r.peakRssBytes)} (anonymous: ${gib(r.peakAnonBytes)})`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
@@ -271,12 +300,13 @@ function ms(value: number): string {
 
 /** `--help` of `deno task bench:generate`. */
 export const GENERATE_BENCH_HELP =
-  `Usage: deno task bench:generate --model DIR [--threads N] [--json]
+  `Usage: deno task bench:generate --model DIR [--threads N] [--kernels wasm|ts] [--json]
                                [--prompt-tokens N] [--tokens N]
 
 Runs a fixed English prompt (--prompt-tokens, default 100) and --tokens (default 64) greedy
 decoded tokens, then prints load time, time to first token, prefill and decode tokens/s, peak
-RSS and threads. --threads 0 runs on the calling thread; default one worker per core.
+RSS and threads. --threads counts the calling thread (default one per core); --kernels picks
+WebAssembly SIMD (default) or plain TypeScript.
 
 Example:
   deno task make-model --preset 1b --out /tmp/llama-1b
@@ -298,13 +328,15 @@ if (import.meta.main) {
     const { values } = parseCommandArgs("bench:generate", Deno.args, {
       model: { type: "string" },
       threads: { type: "string" },
+      kernels: { type: "string" },
       "prompt-tokens": { type: "string" },
       tokens: { type: "string" },
       json: { type: "boolean" },
     }, "deno task bench:generate --help");
     const result = await runGenerateBench({
       model: typeof values.model === "string" ? values.model : undefined,
-      threads: numberFlag("threads", values.threads, { min: 0, max: 256, integer: true }),
+      threads: numberFlag("threads", values.threads, { min: 1, max: 256, integer: true }),
+      kernels: kernelsFlag(values.kernels),
       promptTokens:
         numberFlag("prompt-tokens", values["prompt-tokens"], { min: 1, integer: true }) ??
           100,

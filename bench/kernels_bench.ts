@@ -1,28 +1,22 @@
 /**
- * Every kernel of `lib/kernels/` at the shapes of Llama 3.1 8B and Llama 3.2 1B.
+ * Every heavy kernel at the shapes of Llama 3.1 8B and Llama 3.2 1B, on both backends side by
+ * side (`[wasm]`: the WebAssembly SIMD kernels, `[ts]`: the plain TypeScript ones), called
+ * directly on one thread and through the pool with every core.
  *
- * - **matvec** (decode: one token through a weight matrix), bf16, f16 and f32 weights,
- *   single-threaded through `matVec`, and for bf16 also through the worker pool with one
- *   worker and with one per CPU (the `FFN_DOWN` job of `lib/model/jobs.ts`, which is exactly
- *   one matrix × one vector when given one token).
- * - **matmul** (prefill: 64 tokens through a weight matrix), single-threaded and pooled.
- * - **rmsnorm**, **rope**, **softmax**, **swiglu** at model widths.
- * - **attention** of one decoded token over a KV cache of 1k and 8k positions, every
- *   query head, single-threaded and pooled (the `ATTENTION` job).
+ * - **matvec**: decode, one token through a weight matrix (bf16, f16, f32 weights).
+ * - **matmul**: prefill, 64 tokens through a weight matrix.
+ * - **attention**: one decoded token over a KV cache of 1k and 8k positions, every query head.
+ * - **rmsnorm**, **rope**, **softmax**, **swiglu**: the cheap steps that stay in TypeScript.
  *
- * During decode every weight byte comes from DRAM: the model is far larger than the
- * 32 MiB L3. A bench that ran one 8 MiB matrix over and over would instead read it from
- * cache, so matrix-vector benches rotate through a 1 GiB buffer (one matrix-sized slot per
- * iteration) and attention benches through several layers' KV caches of ≥ 64 MiB in all.
- * All 16-bit shapes are views into the same 1 GiB buffer (the size of the 8B classifier);
- * its bits are normal numbers read as either bf16 or f16. f32 weights (only test fixtures
- * use them) are benched for shapes of at most 64 MiB, inside a 256 MiB buffer. In all,
- * about 1.7 GiB is allocated, each part on first use.
+ * During decode every weight byte comes from DRAM: the model is far larger than the L3 cache.
+ * A bench that ran one 8 MiB matrix over and over would read it from cache instead, so matrix
+ * benches rotate through a 1 GiB region (one matrix-sized slot per iteration) of a weights
+ * memory like the model's, and attention benches through two layers' KV caches (≥ 64 MiB).
+ * Its bits are normal numbers read as either bf16 or f16.
  *
- * Names follow `bench/metrics.ts`; `deno task bench:report` turns them into GB/s,
- * GFLOP/s and the percentage of the single-thread ceilings of `ceiling_bench.ts`.
- * Multiply-adds count 2 FLOPs; `exp` counts 1 (so softmax and SwiGLU show how far an
- * exp-heavy loop is from a multiply-add loop).
+ * Names follow `bench/metrics.ts`; `deno task bench:report` turns them into GB/s, GFLOP/s and
+ * the percentage of this run's ceilings (`ceiling_bench.ts`, `wasm_ceiling_bench.ts`).
+ * Multiply-adds count 2 FLOPs.
  *
  * Run: `deno task bench bench/kernels_bench.ts`, or with a filter, e.g.
  * `deno task bench --filter "matvec bf16" bench/kernels_bench.ts`.
@@ -30,19 +24,25 @@
  * @module
  */
 
-import type { DType } from "../lib/tensor/dtype.ts";
-import { attend } from "../lib/kernels/attention.ts";
-import { type Matrix, matrixView } from "../lib/kernels/matrix.ts";
-import { matMul, MATMUL_ROWS } from "../lib/kernels/matmul.ts";
-import { matVec, matVecHalves } from "../lib/kernels/matvec.ts";
+import type { BackendName, KernelBackend, MatrixRef } from "../lib/kernels/backend.ts";
 import { rmsNorm } from "../lib/kernels/rmsnorm.ts";
 import { rope, ropeTable } from "../lib/kernels/rope.ts";
 import { swiGlu } from "../lib/kernels/silu.ts";
 import { softmax } from "../lib/kernels/softmax.ts";
-import { type MatrixSpec, type ModelInit, Op } from "../lib/model/jobs.ts";
+import {
+  attention,
+  createBackend,
+  encodeSteps,
+  matMul,
+  STEP_WORKER_URL,
+  stepRunner,
+  type StepsInit,
+} from "../lib/kernels/steps.ts";
+import { compileKernels } from "../lib/kernels/wasm/kernels.ts";
 import { RunState } from "../lib/model/run_state.ts";
-import { WorkerPool } from "../lib/parallel/pool.ts";
-import { fillRandomF32, lazy, randomBf16, randomF32, sink } from "./data.ts";
+import { Pool } from "../lib/parallel/pool.ts";
+import type { FloatStorageType } from "../lib/tensor/storage.ts";
+import { fillRandomF32, lazy, randomF32, sink } from "./data.ts";
 import { benchName } from "./metrics.ts";
 
 const MiB = 1024 * 1024;
@@ -50,6 +50,7 @@ const MiB = 1024 * 1024;
 const PREFILL = 64;
 /** All CPUs, for the pool benches. */
 const ALL = navigator.hardwareConcurrency;
+const BACKENDS: readonly BackendName[] = ["wasm", "ts"];
 
 /** A weight matrix shape, `(rows, cols)` = (output features, input features). */
 interface Shape {
@@ -73,180 +74,186 @@ const SHAPES: readonly Shape[] = [
 ];
 
 const shapeLabel = (s: Shape) => `${s.rows}x${s.cols} (${s.what})`;
-const elementBytes = (dtype: DType) => (dtype === "f32" ? 4 : 2);
+const elementBytes = (type: FloatStorageType) => (type === "f32" ? 4 : 2);
 
 /**
  * Iteration counts for slow benches: Deno's default runs a bench for about half a second
- * after a warm-up of similar length, which for a 0.5 s matvec means ~20 runs. `seconds` is a
- * pessimistic estimate of one iteration.
+ * after a warm-up of similar length. `seconds` is a pessimistic estimate of one iteration.
  */
 function timing(seconds: number): { n?: number; warmup?: number } {
   if (seconds < 0.02) return {};
-  return { n: Math.max(2, Math.min(10, Math.round(1.5 / seconds))), warmup: 1 };
+  return { n: Math.max(3, Math.min(10, Math.round(1.5 / seconds))), warmup: 1 };
 }
 
 // ---------------------------------------------------------------------------------------
-// Weights: one shared 16-bit buffer, one f32 buffer, viewed as many matrix-sized slots.
+// The weights memory: 1002 MiB of 16-bit weights (the 8B classifier in bf16), 256 MiB of f32.
 
-const HALF_BYTES = 128256 * 4096 * 2; // the 8B classifier in bf16: 1002 MiB
+const HALF_BYTES = 128256 * 4096 * 2;
 const F32_BYTES = 256 * MiB;
 
-const halfBuffer = lazy(() => randomBf16(HALF_BYTES / 2, 11, true).buffer as SharedArrayBuffer);
-const f32Buffer = lazy(() => randomF32(F32_BYTES / 4, 12, true).buffer as SharedArrayBuffer);
+const weights = lazy(() => {
+  const pages = Math.ceil((HALF_BYTES + F32_BYTES) / 65536);
+  const memory = new WebAssembly.Memory({
+    initial: BigInt(pages),
+    maximum: BigInt(pages),
+    shared: true,
+    address: "i64",
+  } as unknown as WebAssembly.MemoryDescriptor);
+  // Normal bf16 bit patterns (std ≈ 0.03); read as f16 they are normal numbers as well.
+  const halves = new Uint32Array(memory.buffer, 0, HALF_BYTES / 4);
+  let s = 11;
+  for (let i = 0; i < halves.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    halves[i] = (s & 0x807f807f) | 0x3c003c00;
+  }
+  new Float32Array(memory.buffer, HALF_BYTES, F32_BYTES / 4).set(randomF32(F32_BYTES / 4, 12));
+  return memory;
+});
 
-/** Where each slot of `shape` lies in the buffer of its dtype; consecutive slots. */
-function slotSpecs(dtype: DType, shape: Shape): MatrixSpec[] {
-  const total = dtype === "f32" ? F32_BYTES : HALF_BYTES;
-  const bytes = shape.rows * shape.cols * elementBytes(dtype);
+/** Matrix-sized slots of one type, one after another. */
+function slots(type: FloatStorageType, shape: Shape): MatrixRef[] {
+  const [base, total] = type === "f32" ? [HALF_BYTES, F32_BYTES] : [0, HALF_BYTES];
+  const bytes = shape.rows * shape.cols * elementBytes(type);
   const count = Math.max(1, Math.floor(total / bytes));
   return Array.from({ length: count }, (_, k) => ({
-    dtype,
-    byteOffset: k * bytes,
+    type,
+    byteOffset: base + k * bytes,
     rows: shape.rows,
     cols: shape.cols,
   }));
 }
 
-function slotMatrices(dtype: DType, shape: Shape): Matrix[] {
-  const buffer = dtype === "f32" ? f32Buffer() : halfBuffer();
-  return slotSpecs(dtype, shape).map((s) =>
-    matrixView(dtype, buffer, s.byteOffset, s.rows, s.cols)
-  );
-}
-
-/** Work of `nTokens` tokens through a `shape` matrix: weights read once, x and out once. */
-function projectionWork(dtype: DType, shape: Shape, nTokens: number) {
+/** Work of `tokens` tokens through a `shape` matrix: weights read once, x and out once. */
+function projectionWork(type: FloatStorageType, shape: Shape, tokens: number) {
   const { rows, cols } = shape;
   return {
-    flops: 2 * nTokens * rows * cols,
-    bytes: rows * cols * elementBytes(dtype) + nTokens * (cols + rows) * 4,
+    flops: 2 * tokens * rows * cols,
+    bytes: rows * cols * elementBytes(type) + tokens * (cols + rows) * 4,
   };
 }
 
 // ---------------------------------------------------------------------------------------
-// The worker pool: one live pool at a time, restarted when a bench needs another setup.
+// State: activations for 64 tokens of the widest matrix, logits, two layers of KV cache.
 
-let live: { key: string; pool: WorkerPool; state: RunState } | undefined;
+/** The attention geometry of the two models. */
+const MODELS = [
+  { name: "8B", nHeads: 32, nKvHeads: 8, headDim: 128 },
+  { name: "1B", nHeads: 32, nKvHeads: 8, headDim: 64 },
+] as const;
 
-async function poolFor(
-  key: string,
-  workers: number,
-  make: () => { init: ModelInit; state: RunState },
-): Promise<{ pool: WorkerPool; state: RunState }> {
-  if (live?.key === key) return live;
-  live?.pool.close();
-  live = undefined;
-  const { init, state } = make();
-  const pool = await WorkerPool.start(workers, init);
-  live = { key, pool, state };
-  return live;
-}
+const CONTEXT = 8192;
 
-globalThis.addEventListener("unload", () => live?.pool.close());
-
-/**
- * A pool whose layers are the slots of one matrix: job `FFN_DOWN` on layer `k` computes
- * `xb2 (T, rows) = hb (T, cols) @ slot_k^T`, split by rows between the workers. The other
- * matrices of a layer point at the same slot; only `w2` is used.
- */
-function projectionInit(shape: Shape, maxBatch: number): { init: ModelInit; state: RunState } {
-  const state = RunState.allocate({
-    dim: shape.rows,
-    kvDim: 1,
-    hiddenDim: shape.cols,
-    nLayers: 0,
-    vocabSize: 1,
-    contextLength: 1,
-    maxBatch,
+const state = lazy(() => {
+  const s = RunState.allocate({
+    dim: 14336,
+    kvDim: 1024,
+    hiddenDim: 14336,
+    nLayers: 2,
+    nHeads: 32,
+    vocabSize: 128256,
+    contextLength: CONTEXT,
+    maxBatch: PREFILL,
+    threads: ALL,
   });
-  fillRandomF32(state.hb, 13);
-  const layers = slotSpecs("bf16", shape).map((w) => ({
-    wq: w,
-    wk: w,
-    wv: w,
-    wo: w,
-    w1: w,
-    w2: w,
-    w3: w,
-  }));
-  const init: ModelInit = {
-    nHeads: 1,
-    nKvHeads: 1,
-    headDim: 1,
-    weights: { kind: "buffer", buffer: halfBuffer() },
-    layers,
-    output: layers[0].w2,
-    state: state.buffers,
+  // Untouched pages all map the zero page; write every one so that reads go to DRAM.
+  for (const b of [s.x, s.xb, s.hb, s.q, ...s.keyCache, ...s.valueCache]) {
+    fillRandomF32(b.view, b.byteOffset + 1);
+  }
+  return s;
+});
+
+function init(backend: BackendName): StepsInit {
+  const s = state();
+  return {
+    backend,
+    weights: weights(),
+    state: s.memory,
+    module: backend === "wasm" ? compileKernels() : undefined,
+    scratch: s.scratch,
+    maxScores: 32 * CONTEXT,
+    maxCols: 14336,
   };
-  return { init, state };
 }
+
+const backends = new Map<BackendName, KernelBackend>();
+function backendOf(name: BackendName): KernelBackend {
+  let b = backends.get(name);
+  if (b === undefined) {
+    const i = init(name);
+    backends.set(name, b = createBackend(name, { ...i, scratch: i.scratch[0] }));
+  }
+  return b;
+}
+
+const pools = new Map<BackendName, Promise<Pool>>();
+function poolOf(name: BackendName): Promise<Pool> {
+  let p = pools.get(name);
+  if (p === undefined) {
+    const i = init(name);
+    p = Pool.start({ threads: ALL, runner: stepRunner(i, 0), workerUrl: STEP_WORKER_URL, init: i });
+    pools.set(name, p);
+  }
+  return p;
+}
+globalThis.addEventListener("unload", async () => {
+  for (const p of pools.values()) (await p).close();
+});
 
 // ---------------------------------------------------------------------------------------
 // matvec: W (rows, cols) @ x (cols,) -> out (rows,)
 
-const xMax = lazy(() => randomF32(14336, 14));
-const outMax = new Float32Array(128256);
+const MATVEC_TYPES: Array<[FloatStorageType, readonly Shape[]]> = [
+  ["bf16", SHAPES],
+  ["f16", [SHAPES[0], SHAPES[7]]],
+  ["f32", [SHAPES[0], SHAPES[7]]],
+];
 
-for (const dtype of ["bf16", "f16", "f32"] as const) {
-  for (const shape of SHAPES) {
-    const work = projectionWork(dtype, shape, 1);
-    if (dtype === "f32" && work.bytes > 64 * MiB + MiB) continue;
-    const slots = lazy(() => slotMatrices(dtype, shape));
-    let i = 0;
-    Deno.bench({
-      name: benchName(`matvec ${dtype} ${shapeLabel(shape)}`, { ...work, bound: "bytes" }),
-      group: `matvec ${dtype}`,
-      ...timing(work.bytes / 1e9),
-      fn() {
-        const s = slots();
-        matVec(outMax, 0, s[i++ % s.length], xMax(), 0, 0, shape.rows);
-        sink.value += outMax[0];
-      },
-    });
+for (const backend of BACKENDS) {
+  for (const [type, shapes] of MATVEC_TYPES) {
+    for (const shape of shapes) {
+      const work = projectionWork(type, shape, 1);
+      const matrices = lazy(() => slots(type, shape));
+      let i = 0;
+      Deno.bench({
+        name: benchName(`matvec ${type} ${shapeLabel(shape)} [${backend}]`, {
+          ...work,
+          bound: "bytes",
+        }),
+        group: `matvec ${type}`,
+        ...timing(work.bytes / (backend === "wasm" ? 8e9 : 3e9)),
+        fn() {
+          const m = matrices(), s = state();
+          backendOf(backend).matMul(
+            m[i++ % m.length],
+            s.xb.byteOffset,
+            s.logits.byteOffset,
+            shape.rows,
+            1,
+            0,
+            shape.rows,
+          );
+          sink.value += s.logits.view[0];
+        },
+      });
+    }
   }
-}
-
-{
-  // The one-element-at-a-time fallback for unaligned 16-bit matrices.
-  const shape = SHAPES[0];
-  const work = projectionWork("bf16", shape, 1);
-  const slots = lazy(() => slotMatrices("bf16", shape));
-  let i = 0;
-  Deno.bench({
-    name: benchName(`matVecHalves bf16 ${shapeLabel(shape)} (unaligned fallback)`, {
-      ...work,
-      bound: "bytes",
-    }),
-    group: "matvec bf16",
-    ...timing(work.bytes / 1e9),
-    fn() {
-      const s = slots();
-      const m = s[i++ % s.length];
-      matVecHalves(m.table!, outMax, 0, m.halves!, xMax(), 0, shape.cols, 0, shape.rows);
-      sink.value += outMax[0];
-    },
-  });
-}
-
-for (const shape of SHAPES) {
-  const work = projectionWork("bf16", shape, 1);
-  for (const workers of new Set([1, ALL])) {
+  for (const shape of [SHAPES[0], SHAPES[2], SHAPES[4], SHAPES[7], SHAPES[9]]) {
+    const work = projectionWork("bf16", shape, 1);
+    const matrices = lazy(() => slots("bf16", shape));
     let i = 0;
-    const slotCount = lazy(() => slotSpecs("bf16", shape).length);
     Deno.bench({
-      name: benchName(`matvec bf16 ${shapeLabel(shape)} pool ${workers}`, {
+      name: benchName(`matvec bf16 ${shapeLabel(shape)} [${backend}] pool ${ALL}`, {
         ...work,
         bound: "bytes",
-        extra: { workers: String(workers) },
+        extra: { threads: String(ALL) },
       }),
       group: "matvec bf16 through the pool",
-      ...timing(work.bytes / 1e9 / workers),
+      ...timing(work.bytes / (backend === "wasm" ? 1.6e10 : 6e9)),
       async fn(b) {
-        const key = `matvec ${shape.rows}x${shape.cols} ${workers}`;
-        const { pool } = await poolFor(key, workers, () => projectionInit(shape, 1));
-        const layer = i++ % slotCount();
+        const pool = await poolOf(backend), s = state(), m = matrices();
+        const job = encodeSteps([matMul(s.logits, s.xb, m[i++ % m.length], 1)]);
         b.start();
-        await pool.run(Op.FFN_DOWN, layer, 1, 0);
+        await pool.run(job);
         b.end();
       },
     });
@@ -256,57 +263,61 @@ for (const shape of SHAPES) {
 // ---------------------------------------------------------------------------------------
 // matmul (prefill): X (64, cols) @ W^T (cols, rows) -> out (64, rows)
 
-const xBatch = lazy(() => randomF32(PREFILL * 14336, 15));
-const outBatch = lazy(() => new Float32Array(PREFILL * 14336));
-const matmulScratch = new Float32Array(MATMUL_ROWS * 14336);
-
-const MATMUL_CASES: { dtype: DType; shape: Shape }[] = [
-  { dtype: "bf16", shape: SHAPES[5] }, // 1B 2048x2048
-  { dtype: "bf16", shape: SHAPES[6] }, // 1B 512x2048
-  { dtype: "bf16", shape: SHAPES[1] }, // 8B 1024x4096
-  { dtype: "bf16", shape: SHAPES[0] }, // 8B 4096x4096
-  { dtype: "bf16", shape: SHAPES[7] }, // 1B 8192x2048
-  { dtype: "bf16", shape: SHAPES[8] }, // 1B 2048x8192
-  { dtype: "bf16", shape: SHAPES[2] }, // 8B 14336x4096
-  { dtype: "bf16", shape: SHAPES[3] }, // 8B 4096x14336
-  { dtype: "f16", shape: SHAPES[5] },
-  { dtype: "f32", shape: SHAPES[5] },
+const MATMUL_CASES: { type: FloatStorageType; shape: Shape }[] = [
+  { type: "bf16", shape: SHAPES[5] }, // 1B 2048x2048
+  { type: "bf16", shape: SHAPES[7] }, // 1B 8192x2048
+  { type: "bf16", shape: SHAPES[8] }, // 1B 2048x8192
+  { type: "bf16", shape: SHAPES[0] }, // 8B 4096x4096
+  { type: "bf16", shape: SHAPES[3] }, // 8B 4096x14336
+  { type: "f16", shape: SHAPES[5] },
+  { type: "f32", shape: SHAPES[5] },
 ];
 
-for (const { dtype, shape } of MATMUL_CASES) {
-  const work = projectionWork(dtype, shape, PREFILL);
-  const matrix = lazy(() => slotMatrices(dtype, shape)[0]);
-  Deno.bench({
-    name: benchName(`matmul ${dtype} ${shapeLabel(shape)} x ${PREFILL} tokens`, {
-      ...work,
-      bound: "flops",
-    }),
-    group: `matmul ${PREFILL} tokens`,
-    ...timing(work.flops / 1e9),
-    fn() {
-      const out = outBatch();
-      matMul(out, 0, shape.rows, matrix(), xBatch(), 0, PREFILL, 0, shape.rows, matmulScratch);
-      sink.value += out[0];
-    },
-  });
-}
-
-for (const shape of [SHAPES[5], SHAPES[0]]) {
-  const work = projectionWork("bf16", shape, PREFILL);
-  for (const workers of new Set([1, ALL])) {
+for (const backend of BACKENDS) {
+  for (const { type, shape } of MATMUL_CASES) {
+    const work = projectionWork(type, shape, PREFILL);
+    const matrix = lazy(() => slots(type, shape)[0]);
     Deno.bench({
-      name: benchName(`matmul bf16 ${shapeLabel(shape)} x ${PREFILL} tokens pool ${workers}`, {
+      name: benchName(`matmul ${type} ${shapeLabel(shape)} x ${PREFILL} tokens [${backend}]`, {
         ...work,
         bound: "flops",
-        extra: { workers: String(workers) },
       }),
       group: `matmul ${PREFILL} tokens`,
-      ...timing(work.flops / 1e9 / workers),
+      ...timing(work.flops / (backend === "wasm" ? 1.5e10 : 4e9)),
+      fn() {
+        const s = state();
+        backendOf(backend).matMul(
+          matrix(),
+          s.hb.byteOffset,
+          s.q.byteOffset,
+          shape.rows,
+          PREFILL,
+          0,
+          shape.rows,
+        );
+        sink.value += s.q.view[0];
+      },
+    });
+  }
+  for (const shape of [SHAPES[5], SHAPES[0]]) {
+    const work = projectionWork("bf16", shape, PREFILL);
+    const matrix = lazy(() => slots("bf16", shape)[0]);
+    Deno.bench({
+      name: benchName(
+        `matmul bf16 ${shapeLabel(shape)} x ${PREFILL} tokens [${backend}] pool ${ALL}`,
+        {
+          ...work,
+          bound: "flops",
+          extra: { threads: String(ALL) },
+        },
+      ),
+      group: `matmul ${PREFILL} tokens`,
+      ...timing(work.flops / (backend === "wasm" ? 3e10 : 8e9)),
       async fn(b) {
-        const key = `matmul ${shape.rows}x${shape.cols} ${workers}`;
-        const { pool } = await poolFor(key, workers, () => projectionInit(shape, PREFILL));
+        const pool = await poolOf(backend), s = state();
+        const job = encodeSteps([matMul(s.q, s.hb, matrix(), PREFILL)]);
         b.start();
-        await pool.run(Op.FFN_DOWN, 0, PREFILL, 0);
+        await pool.run(job);
         b.end();
       },
     });
@@ -314,7 +325,65 @@ for (const shape of [SHAPES[5], SHAPES[0]]) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Element-wise kernels at model widths.
+// Attention of one decoded token at position ctx - 1, every query head.
+
+for (const backend of BACKENDS) {
+  for (const m of MODELS) {
+    for (const ctx of [1024, 8192]) {
+      const kvDim = m.nKvHeads * m.headDim;
+      const work = {
+        // Per head and position: q·k (2·headDim) and the weighted sum of v (2·headDim).
+        flops: m.nHeads * ctx * 4 * m.headDim,
+        // Keys and values of every position once, q in, out written.
+        bytes: 2 * ctx * kvDim * 4 + 2 * m.nHeads * m.headDim * 4,
+        bound: "flops" as const,
+      };
+      const label = `attention ${m.name} ctx=${ctx / 1024}k: ${m.nHeads} heads, ${m.nKvHeads} kv`;
+      let i = 0;
+      Deno.bench({
+        name: benchName(`${label} [${backend}]`, work),
+        group: "attention (decode, one token)",
+        ...timing(work.flops / (backend === "wasm" ? 8e9 : 2e9)),
+        fn() {
+          const s = state(), layer = i++ % 2;
+          backendOf(backend).attention(
+            s.q.byteOffset,
+            s.xb.byteOffset,
+            s.keyCache[layer].byteOffset,
+            s.valueCache[layer].byteOffset,
+            kvDim,
+            m.headDim,
+            m.nKvHeads,
+            m.nHeads / m.nKvHeads,
+            ctx,
+          );
+          sink.value += s.xb.view[0];
+        },
+      });
+      let j = 0;
+      Deno.bench({
+        name: benchName(`${label} [${backend}] pool ${ALL}`, {
+          ...work,
+          extra: { threads: String(ALL) },
+        }),
+        group: "attention (decode, one token)",
+        ...timing(work.flops / (backend === "wasm" ? 1.6e10 : 4e9)),
+        async fn(b) {
+          const pool = await poolOf(backend), s = state(), layer = j++ % 2;
+          const job = encodeSteps([
+            attention(s.xb, s.q, s.keyCache[layer], s.valueCache[layer], m, 1, ctx - 1),
+          ]);
+          b.start();
+          await pool.run(job);
+          b.end();
+        },
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Element-wise kernels at model widths (TypeScript on the calling thread).
 
 for (const dim of [4096, 2048]) {
   const x = lazy(() => randomF32(dim, 16));
@@ -330,12 +399,6 @@ for (const dim of [4096, 2048]) {
     },
   });
 }
-
-/** The attention geometry of the two models. */
-const MODELS = [
-  { name: "8B", nHeads: 32, nKvHeads: 8, headDim: 128, nLayers: 32 },
-  { name: "1B", nHeads: 32, nKvHeads: 8, headDim: 64, nLayers: 16 },
-] as const;
 
 for (const m of MODELS) {
   const table = lazy(() => ropeTable(m.headDim, 500000, true, 8192));
@@ -360,20 +423,14 @@ for (const m of MODELS) {
   }
 }
 
-const SOFTMAX_CASES = [
-  { what: "scores ctx=1k", n: 1024, f64: true },
-  { what: "scores ctx=8k", n: 8192, f64: true },
-  { what: "logits vocab=128256", n: 128256, f64: false },
-];
-
-for (const { what, n, f64 } of SOFTMAX_CASES) {
-  const x = lazy(() => (f64 ? Float64Array.from(randomF32(n, 19)) : randomF32(n, 19)));
-  const size = f64 ? 8 : 4;
+{
+  const n = 128256;
+  const x = lazy(() => randomF32(n, 19));
   Deno.bench({
     // max, then x - max, exp, sum, then scale: 5 ops per element with exp as 1.
-    name: benchName(`softmax ${what} ${f64 ? "f64" : "f32"}`, {
+    name: benchName(`softmax logits vocab=${n} f32`, {
       flops: 5 * n,
-      bytes: 2 * size * n,
+      bytes: 8 * n,
       bound: "flops",
     }),
     group: "softmax",
@@ -404,119 +461,4 @@ for (const hidden of [14336, 8192]) {
       sink.value += scratch[0];
     },
   });
-}
-
-// ---------------------------------------------------------------------------------------
-// Attention of one decoded token at position ctx - 1, every query head.
-
-/**
- * A RunState whose KV caches hold random keys and values for `layers` layers, enough of
- * them (≥ 64 MiB) that rotating through the layers reads from DRAM, as decode does.
- */
-function attentionState(m: (typeof MODELS)[number], ctx: number): RunState {
-  const kvDim = m.nKvHeads * m.headDim;
-  const perLayer = 2 * ctx * kvDim * 4;
-  const layers = Math.min(m.nLayers, Math.max(2, Math.ceil((64 * MiB) / perLayer)));
-  const state = RunState.allocate({
-    dim: m.nHeads * m.headDim,
-    kvDim,
-    hiddenDim: 1,
-    nLayers: layers,
-    vocabSize: 1,
-    contextLength: ctx,
-    maxBatch: 1,
-  });
-  // Untouched shared pages all map the zero page; write every one so reads go to DRAM.
-  state.keyCache.forEach((k, l) => fillRandomF32(k, 100 + l));
-  state.valueCache.forEach((v, l) => fillRandomF32(v, 200 + l));
-  fillRandomF32(state.q, 22);
-  return state;
-}
-
-const attentionStates = new Map<string, RunState>();
-
-function attentionStateFor(m: (typeof MODELS)[number], ctx: number): RunState {
-  const key = `${m.name} ${ctx}`;
-  let state = attentionStates.get(key);
-  if (!state) attentionStates.set(key, state = attentionState(m, ctx));
-  return state;
-}
-
-for (const m of MODELS) {
-  for (const ctx of [1024, 8192]) {
-    const kvDim = m.nKvHeads * m.headDim;
-    const group = m.nHeads / m.nKvHeads;
-    const work = {
-      // Per head and position: q·k (2·headDim) and the weighted sum of v (2·headDim).
-      flops: m.nHeads * ctx * 4 * m.headDim,
-      // Keys and values of every position once, q in, out written.
-      bytes: 2 * ctx * kvDim * 4 + 2 * m.nHeads * m.headDim * 4,
-      bound: "flops" as const,
-    };
-    const label = `attention ${m.name} ctx=${ctx / 1024}k: ${m.nHeads} heads, ${m.nKvHeads} kv`;
-    const scores = new Float64Array(m.nHeads * ctx);
-    const sums = new Float64Array(m.nHeads * m.headDim);
-    const out = new Float32Array(m.nHeads * m.headDim);
-    let i = 0;
-    Deno.bench({
-      name: benchName(label, work),
-      group: "attention (decode, one token)",
-      ...timing(work.flops / 1e9),
-      fn() {
-        const s = attentionStateFor(m, ctx);
-        const layer = i++ % s.keyCache.length;
-        // Every kv head with its group of query heads in one call, as one thread of the job.
-        attend(
-          out,
-          0,
-          s.q,
-          0,
-          s.keyCache[layer],
-          s.valueCache[layer],
-          0,
-          kvDim,
-          m.headDim,
-          m.nKvHeads,
-          group,
-          ctx,
-          scores,
-          sums,
-        );
-        sink.value += out[0];
-      },
-    });
-    for (const workers of new Set([1, ALL])) {
-      let j = 0;
-      Deno.bench({
-        name: benchName(`${label} pool ${workers}`, {
-          ...work,
-          extra: { workers: String(workers) },
-        }),
-        group: "attention (decode, one token)",
-        ...timing(work.flops / 1e9 / workers),
-        async fn(b) {
-          const key = `attention ${m.name} ${ctx} ${workers}`;
-          const { pool, state } = await poolFor(key, workers, () => {
-            const state = attentionStateFor(m, ctx);
-            // No weights are read by ATTENTION; a one-element matrix satisfies the init.
-            const w: MatrixSpec = { dtype: "f32", byteOffset: 0, rows: 1, cols: 1 };
-            const init: ModelInit = {
-              nHeads: m.nHeads,
-              nKvHeads: m.nKvHeads,
-              headDim: m.headDim,
-              weights: { kind: "buffer", buffer: new SharedArrayBuffer(4) },
-              layers: [],
-              output: w,
-              state: state.buffers,
-            };
-            return { init, state };
-          });
-          const layer = j++ % state.keyCache.length;
-          b.start();
-          await pool.run(Op.ATTENTION, layer, 1, ctx - 1);
-          b.end();
-        },
-      });
-    }
-  }
 }

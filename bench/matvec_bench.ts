@@ -3,8 +3,8 @@
  *
  * `deno bench bench/matvec_bench.ts` compares, on one thread, ways of widening bf16 to float32
  * (a 65536-entry table vs a shift through an Int32Array/Float32Array alias; two elements per
- * 32-bit load vs one per 16-bit load), then times the real pool (`WorkerPool` running the
- * classifier job) on Llama-shaped matrices with 1 and 2 workers.
+ * 32-bit load vs one per 16-bit load): the measurements behind the TypeScript kernel of
+ * `lib/kernels/matvec.ts`. The kernels as they run, both backends, are in `kernels_bench.ts`.
  *
  * `deno run --allow-read --allow-ffi --allow-env bench/matvec_bench.ts` prints the same
  * measurements as a table of GB/s of weights streamed (best of several runs).
@@ -15,9 +15,6 @@
 import { matrixView } from "../lib/kernels/matrix.ts";
 import { matVecHalves, matVecPairs } from "../lib/kernels/matvec.ts";
 import { BF16_TO_F32 } from "../lib/kernels/bf16.ts";
-import { type Pool, WorkerPool } from "../lib/parallel/pool.ts";
-import { type ModelInit, Op } from "../lib/model/jobs.ts";
-import { RunState } from "../lib/model/run_state.ts";
 
 /** bf16 bit patterns of values spread like trained weights (std ≈ 0.02). */
 function randomBf16(n: number, buffer: ArrayBufferLike = new ArrayBuffer(n * 2)): Uint16Array {
@@ -139,53 +136,6 @@ for (const [name, run] of Object.entries(strategies)) {
   Deno.bench(`bf16 ${ROWS}x${COLS} ${name}`, { group: "bf16 widening, 1 thread" }, run);
 }
 
-// ---- The worker pool on Llama shapes ---------------------------------------------------------
-
-const SHAPES: Array<[number, number, string]> = [
-  [2048, 2048, "1B wq/wo"],
-  [8192, 2048, "1B w1/w3"],
-  [4096, 4096, "8B wq/wo"],
-  [128256, 2048, "1B classifier"],
-];
-
-/** A pool whose classifier job is `out = W x` for a random bf16 `W (rows, cols)`. */
-async function matVecPool(rows: number, cols: number, threads: number): Promise<Pool> {
-  const weights = new SharedArrayBuffer(rows * cols * 2);
-  randomBf16(rows * cols, weights);
-  const state = RunState.allocate({
-    dim: cols,
-    kvDim: 2,
-    hiddenDim: cols,
-    nLayers: 0,
-    vocabSize: rows,
-    contextLength: 1,
-    maxBatch: 1,
-  });
-  state.xb.set(x.subarray(0, Math.min(cols, x.length)));
-  const init: ModelInit = {
-    nHeads: 1,
-    nKvHeads: 1,
-    headDim: 2,
-    weights: { kind: "buffer", buffer: weights },
-    layers: [],
-    output: { dtype: "bf16", byteOffset: 0, rows, cols },
-    state: state.buffers,
-  };
-  return await WorkerPool.start(threads, init);
-}
-
-const pools: Array<{ label: string; bytes: number; threads: number; pool: Pool }> = [];
-for (const [rows, cols, what] of SHAPES) {
-  for (const threads of [1, 2]) {
-    const pool = await matVecPool(rows, cols, threads);
-    const label = `${rows}x${cols} (${what}), ${threads} worker${threads > 1 ? "s" : ""}`;
-    pools.push({ label, bytes: rows * cols * 2, threads, pool });
-    Deno.bench(label, { group: `${rows}x${cols}` }, async () => {
-      await pool.run(Op.CLASSIFIER);
-    });
-  }
-}
-
 if (import.meta.main) {
   const best = async (run: () => unknown, reps: number) => {
     let min = Infinity;
@@ -204,13 +154,6 @@ if (import.meta.main) {
       `  ${name.padEnd(26)} ${ms.toFixed(2).padStart(7)} ms ${gbps(ROWS * COLS * 2, ms)}`,
     );
   }
-  console.log("worker pool (classifier job):");
-  for (const { label, bytes, pool } of pools) {
-    await best(() => pool.run(Op.CLASSIFIER), 3);
-    const ms = await best(() => pool.run(Op.CLASSIFIER), bytes > 1e8 ? 8 : 30);
-    console.log(`  ${label.padEnd(42)} ${ms.toFixed(2).padStart(7)} ms ${gbps(bytes, ms)}`);
-  }
-  for (const { pool } of pools) pool.close();
 }
 
 function gbps(bytes: number, ms: number): string {

@@ -1,52 +1,51 @@
 /**
- * The fallback when a file cannot be memory-mapped (no `--allow-ffi`, or
- * mapping turned off): read it into a `SharedArrayBuffer`, so that workers can
- * still see the same bytes without a copy each.
- *
- * The file is read straight into the shared buffer in chunks, with no
- * intermediate buffer, so a 16 GB checkpoint costs 16 GB of memory, not 32.
+ * The fallback when a file cannot be mapped into memory (no `--allow-ffi`, Windows): read it
+ * straight into the destination in chunks, with no intermediate buffer, so a 16 GB checkpoint
+ * costs 16 GB of memory, not 32.
  *
  * @example
  * ```ts
- * import { readFileShared } from "./read_fallback.ts";
+ * import { readFileInto } from "./read_fallback.ts";
  *
- * const bytes = new Uint8Array(readFileShared("params.json", Deno.statSync("params.json").size));
+ * const target = new Uint8Array(Deno.statSync("params.json").size);
+ * readFileInto("params.json", target);
  * ```
  *
  * @module
  */
 
-import { MappingError } from "../lib/errors.ts";
+import { MappingError } from "./errors.ts";
 
 /** 64 MiB: large enough that system call overhead does not matter. */
 const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /**
- * Reads a whole file into a new `SharedArrayBuffer`.
+ * Reads the first `target.length` bytes of a file into `target`.
  *
  * @param path The file to read.
- * @param byteLength Its size in bytes, from `Deno.statSync`.
+ * @param target Where its bytes go; its length is the number of bytes read.
  * @param chunkBytes The largest single read; only tests change it.
- * @returns A shared buffer of exactly `byteLength` bytes holding the file.
+ * @param onProgress Called after each chunk with the bytes read so far.
+ * @throws {MappingError} When the file is shorter than `target`.
  */
-export function readFileShared(
+export function readFileInto(
   path: string,
-  byteLength: number,
+  target: Uint8Array,
   chunkBytes: number = DEFAULT_CHUNK_BYTES,
-): SharedArrayBuffer {
-  const buffer = new SharedArrayBuffer(byteLength);
+  onProgress?: (done: number) => void,
+): void {
   using file = Deno.openSync(path, { read: true });
   let done = 0;
-  while (done < byteLength) {
-    const want = Math.min(chunkBytes, byteLength - done);
-    const got = file.readSync(new Uint8Array(buffer, done, want));
+  while (done < target.length) {
+    const want = Math.min(chunkBytes, target.length - done);
+    const got = file.readSync(target.subarray(done, done + want));
     if (got === null || got === 0) {
       throw new MappingError(
-        `expected ${byteLength} bytes, the file ended after ${done}; it shrank while being read`,
+        `expected ${target.length} bytes, the file ended after ${done}; it shrank while being read`,
         { path, fix: "wait until the file is completely written or copied, then try again" },
       );
     }
     done += got;
+    onProgress?.(done);
   }
-  return buffer;
 }

@@ -14,35 +14,8 @@
  * @module
  */
 
-/** Where an error happened and what the user can do about it. */
-export interface ErrorDetails {
-  /** The file or folder the error concerns. */
-  path?: string;
-  /** One sentence telling the user how to fix it. */
-  fix?: string;
-  /** The underlying error, if any. */
-  cause?: unknown;
-}
-
-/** Base class of every error llama-bolts reports to the user. */
-export class LlamaError extends Error {
-  /** The file or folder the error concerns. */
-  readonly path?: string;
-  /** How to fix it. */
-  readonly fix?: string;
-  /** Process exit code the CLI uses for this error. */
-  readonly exitCode: number = 1;
-
-  constructor(message: string, details: ErrorDetails = {}) {
-    const lines = [message];
-    if (details.path) lines.push(`  file: ${details.path}`);
-    if (details.fix) lines.push(`  fix: ${details.fix}`);
-    super(lines.join("\n"), { cause: details.cause });
-    this.name = new.target.name;
-    this.path = details.path;
-    this.fix = details.fix;
-  }
-}
+export { type ErrorDetails, LlamaError, MappingError } from "../ffi/errors.ts";
+import { LlamaError } from "../ffi/errors.ts";
 
 /** A `.pth` checkpoint (zip or pickle layer) is missing, corrupt or unsupported. */
 export class CheckpointError extends LlamaError {}
@@ -55,9 +28,6 @@ export class TokenizerError extends LlamaError {}
 
 /** The prompt and requested tokens do not fit the context window. */
 export class ContextError extends LlamaError {}
-
-/** Memory mapping or another native call failed. */
-export class MappingError extends LlamaError {}
 
 /** Bad command-line usage: unknown flag, bad value. Exit code 2. */
 export class UsageError extends LlamaError {

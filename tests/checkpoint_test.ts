@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CheckpointError, ConfigError, type LlamaError } from "../lib/errors.ts";
-import { loadCheckpoint, type WeightTensor } from "../lib/model/checkpoint.ts";
+import { type Checkpoint, loadCheckpoint, type WeightTensor } from "../lib/model/checkpoint.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/pth/", import.meta.url));
 const expected = JSON.parse(Deno.readTextFileSync(join(FIXTURES, "expected.json")));
@@ -29,16 +29,18 @@ function toFloat(dtype: string, bits: number): number {
   return new Float32Array(Uint32Array.of(bits).buffer)[0];
 }
 
-function assertLikeTorch(tensor: WeightTensor, torch: TorchTensor) {
-  assert.equal(tensor.dtype, torch.dtype, torch.name);
+function assertLikeTorch(checkpoint: Checkpoint, tensor: WeightTensor, torch: TorchTensor) {
+  assert.equal(tensor.type, torch.dtype, torch.name);
   assert.deepEqual(tensor.shape, torch.shape, torch.name);
-  assert.equal(tensor.data.length, torch.numel, torch.name);
+  const elementBytes = tensor.type === "f32" ? 4 : 2;
+  assert.equal(tensor.byteLength, torch.numel * elementBytes, torch.name);
+  const view = new DataView(checkpoint.weights.buffer, tensor.byteOffset, tensor.byteLength);
   for (const { index, value, bits } of torch.samples) {
-    const raw: number = tensor.dtype === "f32"
-      ? new Uint32Array(tensor.data.buffer, tensor.data.byteOffset + 4 * index, 1)[0]
-      : tensor.data[index];
+    const raw = elementBytes === 4
+      ? view.getUint32(4 * index, true)
+      : view.getUint16(2 * index, true);
     assert.equal(raw, bits, `${torch.name}[${index}]`);
-    assert.equal(toFloat(tensor.dtype, raw), value, `${torch.name}[${index}]`);
+    assert.equal(toFloat(tensor.type, raw), value, `${torch.name}[${index}]`);
   }
 }
 
@@ -46,8 +48,9 @@ for (const [dir, preferMmap] of [["tiny_untied", true], ["tiny_tied", false]] as
   Deno.test(`checkpoint: ${dir} (${preferMmap ? "mapped" : "read"}) loads like PyTorch saved it`, () => {
     const model = expected.models[dir];
     using checkpoint = loadCheckpoint(join(FIXTURES, dir), { preferMmap });
-    assert.equal(checkpoint.dir, join(FIXTURES, dir).replace(/\/$/, ""));
-    assert.equal(checkpoint.file.mapped, preferMmap);
+    assert.equal(checkpoint.path, join(FIXTURES, dir).replace(/\/$/, ""));
+    assert.equal(checkpoint.format, "meta");
+    assert.equal(checkpoint.weights.mapped, preferMmap);
     assert.equal(checkpoint.tiedEmbeddings, model.derived.tied_embeddings);
     assert.equal(checkpoint.config.hiddenDim, model.derived.hidden_dim);
     assert.deepEqual(checkpoint.config.params, model.params);
@@ -55,10 +58,11 @@ for (const [dir, preferMmap] of [["tiny_untied", true], ["tiny_tied", false]] as
     assert.deepEqual([...checkpoint.tensors.keys()], torch.map((t) => t.name));
     for (const t of torch) {
       const tensor = checkpoint.tensor(t.name);
-      assertLikeTorch(tensor, t);
-      // Zero copy: every tensor views the mapped (or read) file's own buffer.
-      assert.equal(tensor.data.buffer, checkpoint.file.buffer);
-      assert.equal(tensor.data.byteOffset, tensor.byteOffset);
+      assertLikeTorch(checkpoint, tensor, t);
+      // Every tensor lies inside the file's place in the weights memory.
+      const file = checkpoint.weights.files[0];
+      assert.ok(tensor.byteOffset >= file.byteOffset);
+      assert.ok(tensor.byteOffset + tensor.byteLength <= file.byteOffset + file.byteLength);
     }
   });
 }
@@ -66,7 +70,7 @@ for (const [dir, preferMmap] of [["tiny_untied", true], ["tiny_tied", false]] as
 Deno.test("checkpoint: extra tensors are kept; tied models have no output.weight", () => {
   using untied = loadCheckpoint(join(FIXTURES, "tiny_untied"));
   assert.equal(untied.tiedEmbeddings, false);
-  assert.equal(untied.tensor("rope.freqs").dtype, "f32");
+  assert.equal(untied.tensor("rope.freqs").type, "f32");
   assert.deepEqual(untied.tensor("output.weight").shape, [64, 32]);
 
   using tied = loadCheckpoint(join(FIXTURES, "tiny_tied"));
@@ -84,7 +88,7 @@ Deno.test("checkpoint: close() releases the file once", () => {
   const checkpoint = loadCheckpoint(join(FIXTURES, "tiny_tied"));
   checkpoint.close();
   checkpoint.close();
-  assert.throws(() => checkpoint.file.buffer);
+  assert.throws(() => checkpoint.weights.buffer);
 });
 
 /** A temp copy of a fixture folder, changed by `edit`. */

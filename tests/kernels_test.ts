@@ -16,7 +16,7 @@ import { rope, ropeFrequencies, ropeTable } from "../lib/kernels/rope.ts";
 import { softmax } from "../lib/kernels/softmax.ts";
 import { silu, swiGlu } from "../lib/kernels/silu.ts";
 import { attend, attendHead } from "../lib/kernels/attention.ts";
-import type { DType } from "../lib/tensor/dtype.ts";
+import type { FloatStorageType } from "../lib/tensor/storage.ts";
 import { loadGoldenCase } from "./helpers/golden.ts";
 
 /** A deterministic pseudo-random stream in [-1, 1). */
@@ -105,7 +105,13 @@ Deno.test("f16: all 65536 patterns match the format's definition", () => {
 });
 
 /** A random matrix stored as `dtype` in a buffer at `byteOffset`, plus its exact values. */
-function randomMatrix(dtype: DType, rows: number, cols: number, seed: number, byteOffset = 0) {
+function randomMatrix(
+  dtype: FloatStorageType,
+  rows: number,
+  cols: number,
+  seed: number,
+  byteOffset = 0,
+) {
   const next = randoms(seed);
   const n = rows * cols;
   const buffer = new ArrayBuffer(byteOffset + n * 4);
@@ -135,7 +141,7 @@ function randomVector(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => next());
 }
 
-const LAYOUTS: Array<{ dtype: DType; byteOffset: number; label: string }> = [
+const LAYOUTS: Array<{ dtype: FloatStorageType; byteOffset: number; label: string }> = [
   { dtype: "f32", byteOffset: 0, label: "f32" },
   { dtype: "bf16", byteOffset: 0, label: "bf16 (pairs)" },
   { dtype: "bf16", byteOffset: 2, label: "bf16 (unaligned, one at a time)" },

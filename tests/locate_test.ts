@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError } from "../lib/errors.ts";
-import { locateModelDir } from "../lib/model/locate.ts";
+import { locateModelDir } from "../lib/cli/locate.ts";
 
 /** A temp home and working folder, with model folders created on demand. */
 function sandbox() {

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { openMappedFile } from "../ffi/mmap.ts";
+import { WeightsMemory } from "../lib/tensor/weights_memory.ts";
 import { CheckpointError } from "../lib/errors.ts";
 import { type PthTensor, readPth } from "../lib/formats/pth.ts";
 
@@ -36,13 +36,13 @@ function toFloat(dtype: string, bits: number): number {
 }
 
 /** Asserts a tensor matches PyTorch's description, element bits and values included. */
-function assertLikeTorch(tensor: PthTensor | undefined, torch: TorchTensor) {
+function assertLikeTorch(tensor: PthTensor | undefined, torch: TorchTensor, fileOffset = 0) {
   assert.ok(tensor, `tensor ${torch.name} is present`);
   assert.equal(tensor.name, torch.name);
   assert.equal(tensor.dtype, torch.dtype);
   assert.deepEqual(tensor.shape, torch.shape);
   assert.equal(tensor.data.length, torch.numel);
-  assert.equal(tensor.data.byteOffset, tensor.byteOffset);
+  assert.equal(tensor.data.byteOffset, fileOffset + tensor.byteOffset);
   for (const { index, value, bits } of torch.samples) {
     const raw: number = tensor.dtype === "f32"
       ? new Uint32Array(tensor.data.buffer, tensor.data.byteOffset + 4 * index, 1)[0]
@@ -54,7 +54,7 @@ function assertLikeTorch(tensor: PthTensor | undefined, torch: TorchTensor) {
 
 function readFixture(file: string): Map<string, PthTensor> {
   const path = join(FIXTURES, file);
-  return readPth(Deno.readFileSync(path).buffer, path);
+  return readPth(Deno.readFileSync(path), path);
 }
 
 Deno.test("pth: bf16, f16 and f32 tensors read like PyTorch wrote them", () => {
@@ -67,7 +67,7 @@ Deno.test("pth: bf16, f16 and f32 tensors read like PyTorch wrote them", () => {
 Deno.test("pth: tensors are views into the file; shared storages share bytes", () => {
   const path = join(FIXTURES, "dtypes.pth");
   const file = Deno.readFileSync(path);
-  const tensors = readPth(file.buffer, path);
+  const tensors = readPth(file, path);
   for (const t of tensors.values()) assert.equal(t.data.buffer, file.buffer);
   const torch = new Map(
     (expected.files["dtypes.pth"].tensors as TorchTensor[]).map((t) => [t.name, t]),
@@ -98,21 +98,23 @@ Deno.test("pth: ZIP64 archive (re-packed by Python) reads the same tensors", () 
   for (const t of torch) assertLikeTorch(tensors.get(t.name), t);
 });
 
-Deno.test("pth: reads from a SharedArrayBuffer (the no-mmap fallback) too", () => {
+Deno.test("pth: reads from a view at an offset of a SharedArrayBuffer (a weights memory) too", () => {
   const path = join(FIXTURES, "dtypes.pth");
   const bytes = Deno.readFileSync(path);
-  const shared = new SharedArrayBuffer(bytes.length);
-  new Uint8Array(shared).set(bytes);
-  const tensors = readPth(shared, path);
+  const shared = new SharedArrayBuffer(bytes.length + 65536);
+  const view = new Uint8Array(shared, 65536, bytes.length);
+  view.set(bytes);
+  const tensors = readPth(view, path);
+  for (const t of tensors.values()) assert.equal(t.data.buffer, shared);
   for (const t of expected.files["dtypes.pth"].tensors as TorchTensor[]) {
-    assertLikeTorch(tensors.get(t.name), t);
+    assertLikeTorch(tensors.get(t.name), t, 65536);
   }
 });
 
 /** Asserts reading `bytes` fails with a CheckpointError whose message matches and names `path`. */
 function assertPthError(bytes: Uint8Array, path: string, pattern: RegExp) {
   assert.throws(
-    () => readPth(bytes.buffer, path),
+    () => readPth(bytes, path),
     (e: unknown) => {
       if (!(e instanceof CheckpointError)) return false;
       assert.match(e.message, pattern);
@@ -213,8 +215,8 @@ Deno.test({
   ignore: BIG === undefined,
   fn() {
     const torch = JSON.parse(Deno.readTextFileSync(`${BIG}.json`)).tensors as TorchTensor[];
-    using file = openMappedFile(BIG!);
-    const tensors = readPth(file.buffer, BIG!);
+    using weights = WeightsMemory.open([BIG!]);
+    const tensors = readPth(weights.files[0].bytes, BIG!);
     for (const t of torch) assertLikeTorch(tensors.get(t.name), t);
     assert.ok(tensors.get("small.after")!.byteOffset > 2 ** 32);
   },

@@ -52,7 +52,7 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
 /** Reads a .pth file with our reader; returns its tensors as plain records. */
 function readBack(path: string) {
   const bytes = Deno.readFileSync(path);
-  const tensors = readPth(bytes.buffer, path);
+  const tensors = readPth(bytes, path);
   return [...tensors.values()].map((t) => ({
     name: t.name,
     dtype: t.dtype,
@@ -167,7 +167,7 @@ Deno.test("writePth reproduces a torch 1.13 checkpoint byte for byte", async () 
   // tiny_untied: a plain dict of bf16 and f32 tensors, saved by torch.save in torch 1.13.
   const path = join(FIXTURES, "tiny_untied", "consolidated.00.pth");
   const original = Deno.readFileSync(path);
-  const tensors = [...readPth(original.buffer, path).values()];
+  const tensors = [...readPth(original, path).values()];
   assert.ok(tensors.length > 20);
   await withTempDir(async (dir) => {
     const ours = join(dir, "consolidated.00.pth");
@@ -186,7 +186,7 @@ Deno.test("writePth output has the structure of a torch-written checkpoint", asy
   // tiny_tied: an OrderedDict state dict (with _metadata) saved by torch.save.
   const path = join(FIXTURES, "tiny_tied", "consolidated.00.pth");
   const torchBytes = Deno.readFileSync(path);
-  const tensors = [...readPth(torchBytes.buffer, path).values()];
+  const tensors = [...readPth(torchBytes, path).values()];
   await withTempDir(async (dir) => {
     const ours = join(dir, "consolidated.00.pth");
     await writePth(ours, tensors);

@@ -9,10 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError } from "../lib/errors.ts";
 import { runMakeModel } from "../lib/cli/make_model.ts";
-import { F16_TO_F32 } from "../lib/kernels/f16.ts";
-import { loadCheckpoint } from "../lib/model/checkpoint.ts";
+import { loadCheckpoint, tensorFloats } from "../lib/model/checkpoint.ts";
 import { PRESETS, syntheticTensors, writeSyntheticModel } from "../lib/model/synthetic.ts";
-import type { DTypeArray } from "../lib/tensor/dtype.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "synthetic_test_" });
@@ -24,12 +22,6 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 /** Element values as float32, decoded here (bf16: the high half of an f32). */
-function values(dtype: string, data: DTypeArray): Float32Array {
-  if (data instanceof Float32Array) return data;
-  if (dtype === "f16") return Float32Array.from(data, (h) => F16_TO_F32[h]);
-  const bits = Uint32Array.from(data, (h) => h << 16);
-  return new Float32Array(bits.buffer);
-}
 
 function meanStd(v: Float32Array): { mean: number; std: number } {
   let sum = 0;
@@ -129,9 +121,9 @@ Deno.test("the tiny model loads with our checkpoint loader, in Meta's layout", a
     assert.equal(names.at(-1), "norm.weight");
     // Weights ~ N(0, 1/fan_in), norms ~ 1.
     for (const t of ck.tensors.values()) {
-      assert.equal(t.dtype, "bf16");
+      assert.equal(t.type, "bf16");
       assert.equal(t.byteOffset % 64, 0);
-      const { mean, std } = meanStd(values(t.dtype, t.data));
+      const { mean, std } = meanStd(tensorFloats(ck, t.name));
       if (t.shape.length === 1) {
         assert.ok(Math.abs(mean - 1) < 0.02, `${t.name} mean ${mean}`);
         assert.ok(std > 0.03 && std < 0.07, `${t.name} std ${std}`);
@@ -142,8 +134,8 @@ Deno.test("the tiny model loads with our checkpoint loader, in Meta's layout", a
       }
     }
     // Different tensors get different draws.
-    const wk = values("bf16", ck.tensor("layers.0.attention.wk.weight").data);
-    const wv = values("bf16", ck.tensor("layers.0.attention.wv.weight").data);
+    const wk = tensorFloats(ck, "layers.0.attention.wk.weight");
+    const wv = tensorFloats(ck, "layers.0.attention.wv.weight");
     assert.notDeepEqual(wk.slice(0, 16), wv.slice(0, 16));
     const params = JSON.parse(await Deno.readTextFile(join(dir, "params.json")));
     assert.deepEqual(params, { ...preset.params });
@@ -172,11 +164,11 @@ Deno.test("f16 and f32 models load and have the intended scale", async () => {
       using ck = loadCheckpoint(out);
       assert.equal(ck.tiedEmbeddings, false);
       const w = ck.tensor("layers.1.feed_forward.w2.weight"); // [64, 256]: std 1/16
-      assert.equal(w.dtype, dtype);
-      const { mean, std } = meanStd(values(dtype, w.data));
+      assert.equal(w.type, dtype);
+      const { mean, std } = meanStd(tensorFloats(ck, w.name));
       assert.ok(Math.abs(mean) < 0.005, `${dtype} mean ${mean}`);
       assert.ok(Math.abs(std - 1 / 16) < 0.003, `${dtype} std ${std}`);
-      assert.ok(meanStd(values(dtype, ck.tensor("norm.weight").data)).mean > 0.98);
+      assert.ok(meanStd(tensorFloats(ck, "norm.weight")).mean > 0.98);
     }
   });
 });

@@ -10,9 +10,15 @@ import assert from "node:assert/strict";
 import { ContextError, TokenizerError, UsageError } from "../lib/errors.ts";
 import { loadCheckpoint } from "../lib/model/checkpoint.ts";
 import { Transformer } from "../lib/model/transformer.ts";
-import { type ModelInit, Op } from "../lib/model/jobs.ts";
 import { RunState } from "../lib/model/run_state.ts";
-import { WorkerPool } from "../lib/parallel/pool.ts";
+import { Pool } from "../lib/parallel/pool.ts";
+import {
+  encodeSteps,
+  matMul,
+  STEP_WORKER_URL,
+  stepRunner,
+  type StepsInit,
+} from "../lib/kernels/steps.ts";
 import { loadGoldenCase } from "./helpers/golden.ts";
 
 function assertBitwiseEqual(a: Float32Array, b: Float32Array, what: string): void {
@@ -31,54 +37,84 @@ async function run(model: Transformer, prompt: number[], next: number[]): Promis
   return rows;
 }
 
-Deno.test("1, 2 and 3 workers and the calling thread give bit-identical logits", async () => {
-  for (const name of ["gqa_scaled", "llama3_unscaled"]) {
-    const golden = loadGoldenCase(name);
-    using checkpoint = loadCheckpoint(golden.dir);
-    const prompt = golden.promptIds.slice(0, 150), next = golden.greedyIds.slice(0, 2);
-    let reference: Float32Array[] | null = null;
-    for (const threads of [1, 2, 3, 0]) {
-      using model = await Transformer.create(checkpoint, { threads, contextLength: 256 });
-      assert.equal(model.threads, threads);
-      const rows = await run(model, prompt, next);
-      if (reference === null) reference = rows;
-      else rows.forEach((row, i) => assertBitwiseEqual(row, reference![i], `${name} ${threads}`));
+const BACKENDS = ["wasm", "ts"] as const;
+
+Deno.test("1, 2, 3 and 4 threads give bit-identical logits, on both backends", async () => {
+  for (const kernels of BACKENDS) {
+    for (const name of ["gqa_scaled", "llama3_unscaled"]) {
+      const golden = loadGoldenCase(name);
+      using checkpoint = loadCheckpoint(golden.dir);
+      const prompt = golden.promptIds.slice(0, 150), next = golden.greedyIds.slice(0, 2);
+      let reference: Float32Array[] | null = null;
+      for (const threads of [1, 2, 3, 4]) {
+        using model = await Transformer.create(checkpoint, {
+          threads,
+          contextLength: 256,
+          kernels,
+        });
+        assert.equal(model.threads, threads);
+        assert.equal(model.kernels, kernels);
+        const rows = await run(model, prompt, next);
+        if (reference === null) reference = rows;
+        else {
+          rows.forEach((row, i) => assertBitwiseEqual(row, reference![i], `${name} ${threads}`));
+        }
+      }
     }
   }
 });
 
-Deno.test("workers also share a checkpoint read into memory instead of mapped", async () => {
+Deno.test("workers also share a checkpoint copied into memory instead of mapped", async () => {
   const golden = loadGoldenCase("llama3_unscaled");
   const prompt = golden.promptIds.slice(0, 50), next = golden.greedyIds.slice(0, 2);
   const rows: Float32Array[][] = [];
   for (const preferMmap of [true, false]) {
     using checkpoint = loadCheckpoint(golden.dir, { preferMmap });
-    assert.equal(checkpoint.file.mapped, preferMmap);
+    assert.equal(checkpoint.weights.mapped, preferMmap);
     using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 64 });
     rows.push(await run(model, prompt, next));
   }
   rows[0].forEach((row, i) => assertBitwiseEqual(row, rows[1][i], `step ${i}`));
 });
 
-Deno.test("batched prefill equals token-by-token prefill, bit for bit", async () => {
-  const golden = loadGoldenCase("tied");
-  using checkpoint = loadCheckpoint(golden.dir);
-  const prompt = golden.promptIds.slice(0, 40);
-  using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 64 });
-  const batched = (await model.forward(prompt, 0)).slice();
-  let oneByOne: Float32Array = new Float32Array();
-  for (let i = 0; i < prompt.length; i++) oneByOne = await model.forward([prompt[i]], i);
-  assertBitwiseEqual(batched, oneByOne, "last prompt position");
+for (const kernels of BACKENDS) {
+  Deno.test(`batched prefill equals token-by-token prefill, bit for bit (${kernels})`, async () => {
+    const golden = loadGoldenCase("tied");
+    using checkpoint = loadCheckpoint(golden.dir);
+    const prompt = golden.promptIds.slice(0, 40);
+    using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 64, kernels });
+    const batched = (await model.forward(prompt, 0)).slice();
+    let oneByOne: Float32Array = new Float32Array();
+    for (let i = 0; i < prompt.length; i++) oneByOne = await model.forward([prompt[i]], i);
+    assertBitwiseEqual(batched, oneByOne, "last prompt position");
 
-  // Chunks of 7 (maxBatch) and a prompt split in two calls give the same again.
-  using chunked = await Transformer.create(checkpoint, {
-    threads: 0,
-    contextLength: 64,
-    maxBatch: 7,
+    // Chunks of 7 (maxBatch) and a prompt split in two calls give the same again.
+    using chunked = await Transformer.create(checkpoint, {
+      threads: 1,
+      contextLength: 64,
+      maxBatch: 7,
+      kernels,
+    });
+    assertBitwiseEqual((await chunked.forward(prompt, 0)).slice(), batched, "maxBatch 7");
+    await chunked.forward(prompt.slice(0, 13), 0);
+    assertBitwiseEqual(await chunked.forward(prompt.slice(13), 13), batched, "two calls");
   });
-  assertBitwiseEqual((await chunked.forward(prompt, 0)).slice(), batched, "maxBatch 7");
-  await chunked.forward(prompt.slice(0, 13), 0);
-  assertBitwiseEqual(await chunked.forward(prompt.slice(13), 13), batched, "two calls");
+}
+
+Deno.test("the two backends agree within float32 rounding on every logit", async () => {
+  const golden = loadGoldenCase("gqa_scaled");
+  using checkpoint = loadCheckpoint(golden.dir);
+  const prompt = golden.promptIds.slice(0, 100), next = golden.greedyIds.slice(0, 3);
+  const rows: Float32Array[][] = [];
+  for (const kernels of BACKENDS) {
+    using model = await Transformer.create(checkpoint, { threads: 2, contextLength: 128, kernels });
+    rows.push(await run(model, prompt, next));
+  }
+  rows[0].forEach((row, i) => {
+    let worst = 0;
+    for (let j = 0; j < row.length; j++) worst = Math.max(worst, Math.abs(row[j] - rows[1][i][j]));
+    assert.ok(worst < 1e-4, `step ${i}: max |wasm - ts| = ${worst}`);
+  });
 });
 
 Deno.test("forwardAll's last row is forward's logits", async () => {
@@ -98,7 +134,7 @@ Deno.test("context length: default, maximum, and tokens that do not fit", async 
   using checkpoint = loadCheckpoint(golden.dir);
   assert.equal(checkpoint.config.maxContext, 8192);
   await assert.rejects(
-    Transformer.create(checkpoint, { contextLength: 8193, threads: 0 }),
+    Transformer.create(checkpoint, { contextLength: 8193, threads: 1 }),
     (error: Error) => error instanceof ContextError && /at most 8192/.test(error.message),
   );
   await assert.rejects(Transformer.create(checkpoint, { contextLength: 0 }), ContextError);
@@ -153,45 +189,74 @@ Deno.test("close() stops the workers, is idempotent, and later use is an error",
   await assert.rejects(model.forward([1], 0), UsageError);
 });
 
-Deno.test("close() during a forward pass makes it reject instead of hang", async () => {
+Deno.test("close() during a forward pass returns within 1 s and the pass rejects", async () => {
   const golden = loadGoldenCase("gqa_scaled");
   using checkpoint = loadCheckpoint(golden.dir);
-  const model = await Transformer.create(checkpoint, { threads: 2, contextLength: 512 });
-  const running = model.forward(golden.promptIds, 0);
-  model.close();
-  await assert.rejects(running, /closed while a job was running/);
+  for (const threads of [2, 3]) {
+    const model = await Transformer.create(checkpoint, { threads, contextLength: 512 });
+    const running = model.forward(golden.promptIds, 0);
+    const started = performance.now();
+    model.close();
+    const took = performance.now() - started;
+    assert.ok(took < 1000, `close() took ${took.toFixed(0)} ms`);
+    await assert.rejects(running, /closed/);
+  }
 });
 
 Deno.test("worker pool: a failing job rejects with the worker's error, then works on", async () => {
-  // The classifier job alone: logits (3,) = W (3, 2) @ xb[0..2), W in f32.
-  const weights = new SharedArrayBuffer(6 * 4);
-  new Float32Array(weights).set([1, 2, 3, 4, 5, 6]);
+  // One matrix product: out (3,) = W (3, 2) @ x, W in f32 at byte 0 of the weights memory.
+  const weights = new WebAssembly.Memory({
+    initial: 1n,
+    maximum: 1n,
+    shared: true,
+    address: "i64",
+  } as unknown as WebAssembly.MemoryDescriptor);
+  new Float32Array(weights.buffer, 0, 6).set([1, 2, 3, 4, 5, 6]);
   const state = RunState.allocate({
     dim: 2,
     kvDim: 2,
-    hiddenDim: 2,
+    hiddenDim: 3,
     nLayers: 0,
+    nHeads: 1,
     vocabSize: 3,
     contextLength: 1,
     maxBatch: 1,
+    threads: 2,
   });
-  state.xb.set([1, -1]);
-  const init: ModelInit = {
-    nHeads: 1,
-    nKvHeads: 1,
-    headDim: 2,
-    weights: { kind: "buffer", buffer: weights },
-    layers: [],
-    output: { dtype: "f32", byteOffset: 0, rows: 3, cols: 2 },
-    state: state.buffers,
+  state.xb.view.set([1, -1]);
+  for (const backend of BACKENDS) {
+    const init: StepsInit = {
+      backend,
+      weights,
+      state: state.memory,
+      scratch: state.scratch,
+      maxScores: 1,
+      maxCols: 3,
+    };
+    using pool = await Pool.start({
+      threads: 2,
+      runner: stepRunner(init, 0),
+      workerUrl: STEP_WORKER_URL,
+      init,
+    });
+    await assert.rejects(pool.run([99]), /unknown step kind 99/);
+    const w = { type: "f32", byteOffset: 0, rows: 3, cols: 2 } as const;
+    await pool.run(encodeSteps([matMul(state.logits, state.xb, w, 1)]));
+    assert.deepEqual(Array.from(state.logits.view), [-1, -1, -1]);
+  }
+  const broken: StepsInit = {
+    backend: "wasm",
+    weights,
+    state: state.memory,
+    module: {} as WebAssembly.Module, // not a module: the worker cannot build its kernels
+    scratch: state.scratch,
+    maxScores: 1,
+    maxCols: 3,
   };
-  using pool = await WorkerPool.start(2, init);
-  await assert.rejects(pool.run(99), /unknown job op 99/);
-  await pool.run(Op.CLASSIFIER);
-  assert.deepEqual(Array.from(state.logits), [-1, -1, -1]);
-
-  const broken = { ...init, output: { ...init.output, byteOffset: 2 } }; // misaligned f32
-  await assert.rejects(WorkerPool.start(2, broken), /failed to start/);
+  await assert.rejects(
+    Pool.start({ threads: 2, runner: () => {}, workerUrl: STEP_WORKER_URL, init: broken }),
+    /failed to start/,
+  );
 });
 
 Deno.test("one forward pass at a time", async () => {

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { openMappedFile } from "../ffi/mmap.ts";
+import { WeightsMemory } from "../lib/tensor/weights_memory.ts";
 import { CheckpointError } from "../lib/errors.ts";
 import { readZipDirectory, storedEntryBytes, storedEntryOffset } from "../lib/formats/zip.ts";
 
@@ -155,8 +155,8 @@ Deno.test({
   fn() {
     const listing = JSON.parse(Deno.readTextFileSync(`${BIG}.json`)).zip as PyZipEntry[];
     assert.ok(listing.some((e) => e.local_header_offset > 2 ** 32), "offsets beyond 4 GiB");
-    using file = openMappedFile(BIG!);
-    const bytes = new Uint8Array(file.buffer);
+    using weights = WeightsMemory.open([BIG!]);
+    const bytes = weights.files[0].bytes;
     const entries = readZipDirectory(bytes, BIG!);
     assert.deepEqual(
       entries.map((e) => [e.name, e.size, e.localHeaderOffset, storedEntryOffset(bytes, e, BIG!)]),

@@ -11,6 +11,7 @@ import { runMakeModel } from "./make_model.ts";
 import { runMenu } from "./menu.ts";
 import { runChat } from "./chat.ts";
 import { runComplete } from "./complete.ts";
+import { runKernels } from "./kernels.ts";
 import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -64,4 +65,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   info,
   tokenize,
   "make-model": runMakeModel,
+  kernels: runKernels,
 };

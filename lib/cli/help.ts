@@ -4,6 +4,7 @@
  * @module
  */
 
+import { KERNELS_HELP } from "./kernels.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
@@ -17,7 +18,8 @@ const GENERATION_HELP = `  --temperature T    0 = greedy (default); higher is mo
   --seed N           random seed; the same seed gives the same output
   --max-tokens N     stop after N new tokens (default 256)
   --context N        context window in tokens, sizes the KV cache (default 8192)
-  --threads N        worker threads (default: one per core)
+  --threads N        threads sharing the work (default: one per core)
+  --kernels K        wasm (WebAssembly SIMD, default) or ts (plain TypeScript)
   --no-emoji-names   do not annotate emoji with their names and code points
   --no-color         plain output (also when NO_COLOR is set)
   --json             print one JSON object with the result and stats`;
@@ -35,6 +37,7 @@ Commands:
   info        model metadata: tensors, hyperparameters, sizes
   tokenize    show the token ids of a text
   make-model  write a random-weight checkpoint of a real model's shape
+  kernels     list the WebAssembly kernels, or print them as text (--wat)
   help        this text; 'llama help COMMAND' for a command
 
 Examples:
@@ -118,4 +121,5 @@ Example:
   deno task llama tokenize --show "Hello, world! 👋"
 `,
   "make-model": MAKE_MODEL_HELP,
+  kernels: KERNELS_HELP,
 };

@@ -15,7 +15,6 @@
  * @module
  */
 
-import { DTYPE_BYTES } from "../tensor/dtype.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 
 /** The JSON form of `info --json`. */
@@ -49,11 +48,11 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   const { config } = checkpoint;
   const d = info.derived;
   const lines: string[] = [];
-  lines.push(`model metadata: ${checkpoint.dir}`);
-  lines.push(
-    `  weights: ${checkpoint.file.path} (${formatBytes(checkpoint.file.byteLength)}, ` +
-      `${checkpoint.file.mapped ? "memory-mapped" : "read into memory"})`,
-  );
+  lines.push(`model metadata: ${checkpoint.path}`);
+  const placed = checkpoint.weights.mapped ? "mapped into memory" : "copied into memory";
+  for (const file of checkpoint.weights.files) {
+    lines.push(`  weights: ${file.path} (${formatBytes(file.byteLength)}, ${placed})`);
+  }
   lines.push("");
   lines.push("hyperparameters (params.json):");
   const paramRows = Object.entries(info.params).map(([k, v]) => [k, JSON.stringify(v)]);
@@ -96,8 +95,8 @@ export function describeCheckpoint(checkpoint: Checkpoint): InfoJson {
   for (const t of checkpoint.tensors.values()) {
     const numel = t.shape.reduce((a, b) => a * b, 1);
     parameterCount += numel;
-    sizeBytes += numel * DTYPE_BYTES[t.dtype];
-    tensors.push({ name: t.name, dtype: t.dtype, shape: [...t.shape] });
+    sizeBytes += t.byteLength;
+    tensors.push({ name: t.name, dtype: t.type, shape: [...t.shape] });
   }
   return {
     tensors,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { BackendName } from "../kernels/backend.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 import { Transformer } from "../model/transformer.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -44,7 +45,7 @@ export class LoadedModel implements Disposable {
    */
   static async load(
     modelFlag: string | undefined,
-    options: { context?: number; threads?: number },
+    options: { context?: number; threads?: number; kernels?: BackendName },
     quiet = false,
   ): Promise<LoadedModel> {
     const started = performance.now();
@@ -56,6 +57,7 @@ export class LoadedModel implements Disposable {
       const transformer = await Transformer.create(checkpoint, {
         contextLength: options.context,
         threads: options.threads,
+        kernels: options.kernels,
       });
       const loadMs = performance.now() - started;
       if (!quiet) {
@@ -64,8 +66,9 @@ export class LoadedModel implements Disposable {
           `loaded in ${(loadMs / 1000).toFixed(2)} s: ${c.nLayers} layer${
             c.nLayers === 1 ? "" : "s"
           }, dim ${c.dim}, ` +
-            `context ${transformer.contextLength}, ${transformer.threads} worker thread(s)` +
-            `${checkpoint.file.mapped ? "" : " (weights read into memory)"}\n`,
+            `context ${transformer.contextLength}, ${transformer.threads} thread(s)` +
+            `, ${transformer.kernels} kernels` +
+            `${checkpoint.weights.mapped ? "" : " (weights copied into memory)"}\n`,
         );
       }
       return new LoadedModel(dir, checkpoint, tokenizer, transformer, loadMs);

@@ -21,7 +21,7 @@ import {
   syntheticTensors,
   writeSyntheticModel,
 } from "../model/synthetic.ts";
-import { type DType, DTYPE_BYTES } from "../tensor/dtype.ts";
+import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import { numberFlag, parseCommandArgs } from "./options.ts";
 import { writeErr } from "./terminal.ts";
 
@@ -54,7 +54,7 @@ Examples:
   deno run -A lib/cli/make_model.ts --preset 8b --out /tmp/model-8b --seed 7
 `;
 
-const DTYPES: readonly DType[] = ["bf16", "f16", "f32"];
+const DTYPES: readonly FloatStorageType[] = ["bf16", "f16", "f32"];
 
 /**
  * Runs `make-model` with its arguments (without the command name).
@@ -96,7 +96,7 @@ export async function runMakeModel(args: string[]): Promise<number> {
       max: Number.MAX_SAFE_INTEGER,
       integer: true,
     }) ?? 0;
-    const dtype = (values.dtype ?? "bf16") as DType;
+    const dtype = (values.dtype ?? "bf16") as FloatStorageType;
     if (!DTYPES.includes(dtype)) {
       throw new UsageError(`--dtype: expected bf16, f16 or f32, got '${values.dtype}'`);
     }
@@ -113,7 +113,7 @@ export async function runMakeModel(args: string[]): Promise<number> {
 
     const tensors = syntheticTensors(preset.params, preset.tied, dtype);
     const parameters = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-    const bytes = parameters * DTYPE_BYTES[dtype];
+    const bytes = storageBytes(dtype, parameters);
     await checkFreeSpace(dir, bytes);
 
     writeErr(

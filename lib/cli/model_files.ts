@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { type Checkpoint, loadCheckpoint } from "../model/checkpoint.ts";
-import { locateModelDir } from "../model/locate.ts";
+import { locateModelDir } from "./locate.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 
 /** The tokenizer file name in Meta's checkpoint folder. */

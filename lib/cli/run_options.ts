@@ -6,6 +6,8 @@
  * @module
  */
 
+import { UsageError } from "../errors.ts";
+import type { BackendName } from "../kernels/backend.ts";
 import { numberFlag, type OptionSpec, type ParsedArgs } from "./options.ts";
 import { type SamplerOptions, validateSamplerOptions } from "../generate/sampler.ts";
 import { colorEnabled } from "./terminal.ts";
@@ -20,6 +22,7 @@ export const GENERATION_FLAGS: OptionSpec = {
   "max-tokens": { type: "string" },
   context: { type: "string" },
   threads: { type: "string" },
+  kernels: { type: "string" },
   "no-color": { type: "boolean" },
   "no-emoji-names": { type: "boolean" },
   json: { type: "boolean" },
@@ -32,8 +35,10 @@ export interface RunOptions {
   maxTokens: number;
   /** Context length; undefined = the engine's default (8192, or less if the model has less). */
   context?: number;
-  /** Worker threads; undefined = one per core. */
+  /** Threads; undefined = one per core. */
   threads?: number;
+  /** The kernels (`--kernels`); undefined = WebAssembly. */
+  kernels?: BackendName;
   color: boolean;
   emojiNames: boolean;
   json: boolean;
@@ -63,8 +68,24 @@ export function readRunOptions(values: ParsedArgs["values"]): RunOptions {
       DEFAULT_MAX_TOKENS,
     context: numberFlag("context", values.context, { min: 16, max: 131072, integer: true }),
     threads: numberFlag("threads", values.threads, { min: 1, max: 256, integer: true }),
+    kernels: kernelsFlag(values.kernels),
     color: colorEnabled(values["no-color"] === true),
     emojiNames: values["no-emoji-names"] !== true,
     json: values.json === true,
   };
+}
+
+/**
+ * Reads `--kernels`.
+ *
+ * @param value The flag's value, if given.
+ * @returns `"wasm"`, `"ts"`, or undefined (the default).
+ * @throws {UsageError} For any other value.
+ */
+export function kernelsFlag(value: unknown): BackendName | undefined {
+  if (value === undefined) return undefined;
+  if (value === "wasm" || value === "ts") return value;
+  throw new UsageError(`--kernels: expected wasm or ts, found ${JSON.stringify(value)}`, {
+    fix: "pass --kernels wasm (WebAssembly SIMD, the default) or --kernels ts (plain TypeScript)",
+  });
 }

@@ -10,6 +10,9 @@
  * @example
  * ```ts
  * import { runTokenize } from "./tokenize.ts";
+ * import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+ *
+ * declare const tok: Tokenizer;
  * runTokenize(tok, "Hi 👋", { allowSpecial: false, bos: true, json: false, show: true });
  * // 128000  <|begin_of_text|>
  * //  13347  "Hi"

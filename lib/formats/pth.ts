@@ -5,7 +5,7 @@
  * tensor names to `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)` calls,
  * and one entry `<archive>/data/<key>` per storage, holding its raw little-endian elements.
  * The pickle refers to storages by persistent id `("storage", torch.BFloat16Storage, key,
- * location, numel)`. Each tensor becomes a typed-array view into the caller's buffer, at the
+ * location, numel)`. Each tensor becomes a typed-array view into the caller's bytes, at the
  * storage's data offset plus the tensor's storage offset: weights are never copied.
  *
  * @example
@@ -13,7 +13,7 @@
  * import { readPth } from "./pth.ts";
  *
  * const bytes = Deno.readFileSync("consolidated.00.pth");
- * const tensors = readPth(bytes.buffer, "consolidated.00.pth");
+ * const tensors = readPth(bytes, "consolidated.00.pth");
  * const norm = tensors.get("norm.weight")!; // { dtype: "bf16", shape: [4096], data: Uint16Array }
  * ```
  *
@@ -21,7 +21,7 @@
  */
 
 import { CheckpointError } from "../errors.ts";
-import { type DType, DTYPE_BYTES, type DTypeArray } from "../tensor/dtype.ts";
+import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import { loadPickle, type PickleCallable } from "./pickle.ts";
 import { readZipDirectory, storedEntryBytes, storedEntryOffset, type ZipEntry } from "./zip.ts";
 
@@ -30,17 +30,17 @@ export interface PthTensor {
   /** Name in the state dict, e.g. `layers.0.attention.wq.weight`. */
   readonly name: string;
   /** Element type. */
-  readonly dtype: DType;
+  readonly dtype: FloatStorageType;
   /** Dimensions, outermost first; `[]` for a 0-dim tensor. */
   readonly shape: readonly number[];
-  /** Offset of element 0 inside the buffer (the file). */
+  /** Offset of element 0 from the start of the file. */
   readonly byteOffset: number;
   /** Zero-copy view of the elements, row-major, `length` = product of `shape`. */
-  readonly data: DTypeArray;
+  readonly data: Uint16Array | Float32Array;
 }
 
 /** The storage classes torch pickles, by element type. */
-const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
+const STORAGE_DTYPES: Readonly<Record<string, FloatStorageType>> = {
   BFloat16Storage: "bf16",
   HalfStorage: "f16",
   FloatStorage: "f32",
@@ -66,7 +66,7 @@ const OTHER_STORAGES = new Set([
 /** A storage class named in the pickle (a GLOBAL such as `torch.BFloat16Storage`). */
 interface StorageClass {
   readonly className: string;
-  readonly dtype: DType | undefined;
+  readonly dtype: FloatStorageType | undefined;
 }
 
 /** What a persistent id `("storage", class, key, location, numel)` resolves to. */
@@ -91,15 +91,14 @@ const RECOVER_FIX = "download the checkpoint again, or re-save it with torch.sav
 /**
  * Reads every tensor of a `.pth` file.
  *
- * @param buffer The whole file (typically a memory mapping).
+ * @param bytes The whole file (typically its pages mapped into memory); tensors view them.
  * @param path The file's path, for error messages.
  * @returns Tensors by name, in the order the file lists them.
  * @throws {CheckpointError} When the file is not a torch.save zip archive, an entry is
  * compressed or misaligned, the pickle uses an unknown opcode or class, a tensor is not
  * contiguous or lies outside its storage.
  */
-export function readPth(buffer: ArrayBufferLike, path: string): Map<string, PthTensor> {
-  const bytes = new Uint8Array(buffer);
+export function readPth(bytes: Uint8Array, path: string): Map<string, PthTensor> {
   const entries = readZipDirectory(bytes, path);
   const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (pkl === undefined) {
@@ -194,7 +193,7 @@ export function readPth(buffer: ArrayBufferLike, path: string): Map<string, PthT
       dataOffset = storageDataOffset(bytes, byName, prefix, storage, name, path);
       dataOffsets.set(storage.key, dataOffset);
     }
-    tensors.set(name, tensorView(buffer, name, record, dataOffset, path));
+    tensors.set(name, tensorView(bytes, name, record, dataOffset, path));
   }
   return tensors;
 }
@@ -241,7 +240,7 @@ function storageDataOffset(
       { path, fix: RECOVER_FIX },
     );
   }
-  const needed = storage.numel * DTYPE_BYTES[dtype];
+  const needed = storageBytes(dtype, storage.numel);
   if (entry.size < needed) {
     throw new CheckpointError(
       `storage entry "${entryName}" has ${entry.size} bytes; expected ${needed} ` +
@@ -254,7 +253,7 @@ function storageDataOffset(
 
 /** Checks a tensor's geometry and makes its typed-array view. */
 function tensorView(
-  buffer: ArrayBufferLike,
+  bytes: Uint8Array,
   name: string,
   record: TensorRecord,
   dataOffset: number,
@@ -299,7 +298,7 @@ function tensorView(
       { path, fix: RECOVER_FIX },
     );
   }
-  const elementBytes = DTYPE_BYTES[dtype];
+  const elementBytes = storageBytes(dtype, 1);
   const byteOffset = dataOffset + offset * elementBytes;
   if (byteOffset % elementBytes !== 0) {
     throw new CheckpointError(
@@ -308,8 +307,9 @@ function tensorView(
       { path, fix: "re-save the checkpoint with torch.save instead of re-zipping it" },
     );
   }
+  const at = bytes.byteOffset + byteOffset;
   const data = dtype === "f32"
-    ? new Float32Array(buffer, byteOffset, numel)
-    : new Uint16Array(buffer, byteOffset, numel);
+    ? new Float32Array(bytes.buffer, at, numel)
+    : new Uint16Array(bytes.buffer, at, numel);
   return Object.freeze({ name, dtype, shape, byteOffset, data });
 }

@@ -35,7 +35,7 @@
  */
 
 import { CheckpointError } from "../errors.ts";
-import { type DType, DTYPE_BYTES } from "../tensor/dtype.ts";
+import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import {
   dumpPickle,
   type PickleValue,
@@ -96,7 +96,7 @@ export interface TensorSpec {
   /** State-dict name, e.g. `"layers.0.attention.wq.weight"`. */
   readonly name: string;
   /** Element type. */
-  readonly dtype: DType;
+  readonly dtype: FloatStorageType;
   /** Shape, row-major. */
   readonly shape: readonly number[];
 }
@@ -108,7 +108,7 @@ export interface InMemoryTensor extends TensorSpec {
 }
 
 /** The storage class (in module `torch`) torch pickles for each dtype. */
-const STORAGE_CLASS: Readonly<Record<DType, string>> = {
+const STORAGE_CLASS: Readonly<Record<FloatStorageType, string>> = {
   bf16: "BFloat16Storage",
   f16: "HalfStorage",
   f32: "FloatStorage",
@@ -155,7 +155,7 @@ function stateDictPickle(
   const orderedDict = new PyGlobal("collections", "OrderedDict");
   const storageTag = new PyStr("storage");
   const cpu = new PyStr("cpu");
-  const storageClass = new Map<DType, PyGlobal>();
+  const storageClass = new Map<FloatStorageType, PyGlobal>();
   const items = tensors.map((t, index): [PickleValue, PickleValue] => {
     // One global object per class: pickled once, then memo-referenced.
     let cls = storageClass.get(t.dtype);
@@ -304,7 +304,7 @@ export class PthWriter {
    */
   async addTensor(
     name: string,
-    dtype: DType,
+    dtype: FloatStorageType,
     shape: readonly number[],
     fill: TensorFill,
   ): Promise<number> {
@@ -324,7 +324,7 @@ export class PthWriter {
       const expected = `${next.name} ${next.dtype} [${next.shape}]`;
       if (expected !== found) throw this.#error(`expected tensor ${expected}, found ${found}`);
     }
-    const elementBytes = DTYPE_BYTES[dtype];
+    const elementBytes = storageBytes(dtype, 1);
     const byteLength = shape.reduce((a, b) => a * b, 1) * elementBytes;
 
     this.#busy = true;
@@ -417,8 +417,8 @@ export class PthWriter {
     }
   }
 
-  #validate(name: string, dtype: DType, shape: readonly number[]): void {
-    if (!(dtype in DTYPE_BYTES)) {
+  #validate(name: string, dtype: FloatStorageType, shape: readonly number[]): void {
+    if (!(["bf16", "f16", "f32"] as string[]).includes(dtype)) {
       throw this.#error(`tensor ${name}: expected dtype bf16, f16 or f32, found ${dtype}`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -448,7 +448,7 @@ export async function writePth(
 ): Promise<void> {
   for (const t of tensors) {
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.byteLength !== numel * DTYPE_BYTES[t.dtype]) {
+    if (t.data.byteLength !== storageBytes(t.dtype, numel)) {
       throw new CheckpointError(
         `pth writer: tensor ${t.name} has shape [${t.shape}] (${numel} ${t.dtype} elements), ` +
           `but its data holds ${t.data.byteLength} bytes`,
@@ -461,7 +461,7 @@ export async function writePth(
   for (const { name } of writer.writeOrder) {
     const t = byName.get(name)!;
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const elementBytes = DTYPE_BYTES[t.dtype];
+    const elementBytes = storageBytes(t.dtype, 1);
     await writer.addTensor(t.name, t.dtype, t.shape, (chunk, elementOffset) => {
       const start = elementOffset * elementBytes;
       chunk.set(bytes.subarray(start, start + chunk.length));

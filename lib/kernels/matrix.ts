@@ -18,15 +18,14 @@
  * @module
  */
 
-import type { DType } from "../tensor/dtype.ts";
-import { DTYPE_BYTES } from "../tensor/dtype.ts";
+import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import { BF16_TO_F32 } from "./bf16.ts";
 import { F16_TO_F32 } from "./f16.ts";
 
 /** A row-major weight matrix in its stored element type. */
 export interface Matrix {
   /** Element type as stored. */
-  readonly dtype: DType;
+  readonly dtype: FloatStorageType;
   /** Number of rows (output features). */
   readonly rows: number;
   /** Number of columns (input features). */
@@ -52,7 +51,7 @@ export interface Matrix {
  * @returns The view.
  */
 export function matrixView(
-  dtype: DType,
+  dtype: FloatStorageType,
   buffer: ArrayBufferLike,
   byteOffset: number,
   rows: number,
@@ -96,13 +95,13 @@ export function matrixView(
  * @returns The view.
  */
 export function matrixOf(
-  dtype: DType,
+  dtype: FloatStorageType,
   data: Uint16Array | Float32Array,
   rows: number,
   cols: number,
 ): Matrix {
-  if (data.BYTES_PER_ELEMENT !== DTYPE_BYTES[dtype]) {
-    throw new TypeError(`expected ${DTYPE_BYTES[dtype]}-byte elements for ${dtype}`);
+  if (data.BYTES_PER_ELEMENT !== storageBytes(dtype, 1)) {
+    throw new TypeError(`expected ${storageBytes(dtype, 1)}-byte elements for ${dtype}`);
   }
   return matrixView(dtype, data.buffer, data.byteOffset, rows, cols);
 }

@@ -1,7 +1,8 @@
 /**
  * Opens a Meta-format Llama 3 model folder: `params.json` (hyperparameters) and
- * `consolidated.00.pth` (weights). The `.pth` is memory-mapped and every tensor is a
- * zero-copy typed-array view into the mapping; shapes are checked against the config once,
+ * `consolidated.00.pth` (weights), into the format-neutral {@linkcode Checkpoint} the engine
+ * runs. The `.pth` is placed in a WebAssembly memory ({@linkcode WeightsMemory}: mapped, not
+ * copied) and every tensor is an address in it; shapes are checked against the config once,
  * here, so the model code can trust them.
  *
  * Tensor names follow Meta's reference: `tok_embeddings.weight`, `layers.{i}.attention.wq.weight`
@@ -14,48 +15,87 @@
  * import { loadCheckpoint } from "./checkpoint.ts";
  *
  * using checkpoint = loadCheckpoint("/home/me/.llama/checkpoints/Llama3.1-8B-Instruct");
- * const wq = checkpoint.tensor("layers.0.attention.wq.weight"); // bf16 [4096, 4096]
+ * const wq = checkpoint.tensor("layers.0.attention.wq.weight"); // { type: "bf16", shape: [4096, 4096], … }
  * ```
  *
  * @module
  */
 
 import { join, resolve } from "node:path";
-import { type MappedFile, openMappedFile } from "../../ffi/mmap.ts";
 import { CheckpointError, ConfigError } from "../errors.ts";
 import { readPth } from "../formats/pth.ts";
-import type { DType, DTypeArray } from "../tensor/dtype.ts";
+import type { MatrixRef } from "../kernels/backend.ts";
+import { readFloats } from "../kernels/ts_backend.ts";
+import { storageBytes, type StorageType } from "../tensor/storage.ts";
+import { WeightsMemory } from "../tensor/weights_memory.ts";
 import { type ModelConfig, parseModelConfig } from "./config.ts";
 
-/** One weight tensor, viewed in place in the mapped checkpoint. */
+/** One weight tensor, in place in the weights memory. */
 export interface WeightTensor {
-  /** Meta's name, e.g. `layers.0.attention.wq.weight`. */
+  /** Meta's name, e.g. `layers.0.attention.wq.weight`, whatever the file calls it. */
   readonly name: string;
-  /** Element type. */
-  readonly dtype: DType;
-  /** Dimensions, outermost first (a weight matrix is `[out, in]`). */
+  /** The name in the file (the same for Meta's checkpoints). */
+  readonly sourceName: string;
+  /** Storage type. */
+  readonly type: StorageType;
+  /** Dimensions, outermost first (a weight matrix is `[rows (out), cols (in)]`). */
   readonly shape: readonly number[];
-  /** Offset of element 0 inside the mapped `.pth` file. */
+  /** Where its first byte lies in the weights memory. */
   readonly byteOffset: number;
-  /** Zero-copy view into the mapping; length = product of `shape`; row-major contiguous. */
-  readonly data: DTypeArray;
+  /** Its size in bytes. */
+  readonly byteLength: number;
 }
 
-/** An open model folder: its config and its weights. Close it (or `using` it) when done. */
+/**
+ * A tensor as a matrix of the weights memory: `[rows, cols]`, or one row for a 1-D tensor.
+ *
+ * @param tensor The tensor.
+ * @returns Its matrix reference.
+ */
+export function matrixOfTensor(tensor: WeightTensor): MatrixRef {
+  const [rows, cols] = tensor.shape.length === 1 ? [1, tensor.shape[0]] : tensor.shape;
+  return { type: tensor.type, byteOffset: tensor.byteOffset, rows, cols };
+}
+
+/**
+ * A tensor's values widened to float32 (a copy; for norms, tests and tools).
+ *
+ * @param checkpoint The open checkpoint.
+ * @param name The tensor's name.
+ * @returns Its elements in row-major order.
+ */
+export function tensorFloats(checkpoint: Checkpoint, name: string): Float32Array {
+  return readFloats(checkpoint.weights.buffer, matrixOfTensor(checkpoint.tensor(name)));
+}
+
+/** The file formats a checkpoint can come from. */
+export type CheckpointFormat = "meta";
+
+/**
+ * An open model: its config and its weights, whatever format they came from. The engine reads
+ * only this. Close it (or `using` it) when done.
+ */
 export interface Checkpoint extends Disposable {
-  /** The model folder (absolute path). */
-  readonly dir: string;
-  /** Validated hyperparameters from `params.json`. */
+  /** The model folder or file (absolute path). */
+  readonly path: string;
+  /** What it was read from. */
+  readonly format: CheckpointFormat;
+  /** Validated hyperparameters. */
   readonly config: ModelConfig;
-  /** The mapped `consolidated.00.pth`. */
-  readonly file: MappedFile;
-  /** Every tensor of the file by name, in file order, including ones the model does not use. */
+  /** The model's files, inside one WebAssembly memory. */
+  readonly weights: WeightsMemory;
+  /** Every tensor by Meta's name, in file order, including ones the model does not use. */
   readonly tensors: ReadonlyMap<string, WeightTensor>;
   /** `true` when `output.weight` is absent and the output layer reuses `tok_embeddings.weight`. */
   readonly tiedEmbeddings: boolean;
+  /**
+   * How query and key rows pair the dimensions RoPE rotates: Meta's interleaved pairs
+   * `(2i, 2i + 1)`, or Hugging Face's halves `(i, i + headDim / 2)`.
+   */
+  readonly ropeLayout: "interleaved" | "halves";
   /** The tensor of that name; throws a CheckpointError naming it when absent. */
   tensor(name: string): WeightTensor;
-  /** Unmaps the file; the tensors' views become empty. Idempotent. */
+  /** Releases the weights. Idempotent. Stop the model's workers first. */
   close(): void;
 }
 
@@ -72,7 +112,7 @@ const DOWNLOAD_FIX = "download the model with `llama model download --source met
  * checks their shapes against the config.
  *
  * @param dir Folder holding `params.json` and `consolidated.00.pth`.
- * @param options `preferMmap: false` reads the file into memory instead of mapping it.
+ * @param options `preferMmap: false` copies the file into memory instead of mapping it.
  * @returns The open checkpoint.
  * @throws {CheckpointError} When the folder or weights file is missing or corrupt, or a tensor
  * the model needs is absent.
@@ -122,13 +162,25 @@ export function loadCheckpoint(dir: string, options: { preferMmap?: boolean } = 
     );
   }
 
-  const file = openMappedFile(weightsPath, options);
+  const weights = WeightsMemory.open([weightsPath], options);
   try {
-    const tensors: ReadonlyMap<string, WeightTensor> = readPth(file.buffer, weightsPath);
+    const file = weights.files[0];
+    const tensors = new Map<string, WeightTensor>();
+    for (const t of readPth(file.bytes, weightsPath).values()) {
+      const byteLength = storageBytes(t.dtype, t.shape.reduce((a, b) => a * b, 1));
+      tensors.set(t.name, {
+        name: t.name,
+        sourceName: t.name,
+        type: t.dtype,
+        shape: t.shape,
+        byteOffset: file.byteOffset + t.byteOffset,
+        byteLength,
+      });
+    }
     checkShapes(tensors, config, weightsPath);
-    return new OpenCheckpoint(root, config, file, tensors);
+    return new OpenCheckpoint(root, "meta", config, weights, tensors, "interleaved");
   } catch (error) {
-    file.close();
+    weights.close();
     throw error;
   }
 }
@@ -165,8 +217,17 @@ export function expectedTensorShapes(
   return shapes;
 }
 
-/** Checks every tensor the model needs is present with the shape the config implies. */
-function checkShapes(
+/**
+ * Checks that every tensor the model needs is present with the shape the config implies.
+ * Format loaders call it once their tensors carry Meta's names.
+ *
+ * @param tensors Tensors by Meta's name.
+ * @param config The model's config.
+ * @param path The file, for errors.
+ * @throws {CheckpointError} When a tensor is missing.
+ * @throws {ConfigError} When a tensor's shape disagrees with the config.
+ */
+export function checkShapes(
   tensors: ReadonlyMap<string, WeightTensor>,
   config: ModelConfig,
   path: string,
@@ -192,14 +253,17 @@ function checkShapes(
   }
 }
 
-class OpenCheckpoint implements Checkpoint {
+/** A checkpoint over tensors some loader read; format loaders construct it. */
+export class OpenCheckpoint implements Checkpoint {
   readonly tiedEmbeddings: boolean;
 
   constructor(
-    readonly dir: string,
+    readonly path: string,
+    readonly format: CheckpointFormat,
     readonly config: ModelConfig,
-    readonly file: MappedFile,
+    readonly weights: WeightsMemory,
     readonly tensors: ReadonlyMap<string, WeightTensor>,
+    readonly ropeLayout: "interleaved" | "halves",
   ) {
     this.tiedEmbeddings = !tensors.has("output.weight");
   }
@@ -208,7 +272,7 @@ class OpenCheckpoint implements Checkpoint {
     const found = this.tensors.get(name);
     if (found === undefined) {
       throw new CheckpointError(`expected tensor "${name}" in the checkpoint, found none`, {
-        path: this.file.path,
+        path: this.path,
         fix: name === "output.weight" && this.tiedEmbeddings
           ? "this model ties its output layer to tok_embeddings.weight (see tiedEmbeddings)"
           : "check the tensor name (the info command lists them all)",
@@ -218,7 +282,7 @@ class OpenCheckpoint implements Checkpoint {
   }
 
   close(): void {
-    this.file.close();
+    this.weights.close();
   }
 
   [Symbol.dispose](): void {

@@ -1,13 +1,30 @@
 /**
- * Every buffer the forward pass writes, allocated once (llama2.c's `RunState`).
+ * Every buffer the forward pass writes, allocated once (llama2.c's `RunState`), inside one
+ * shared 64-bit WebAssembly memory: the WebAssembly kernels address it directly, every worker
+ * receives the same memory, and the cheap steps in JavaScript view the same bytes as
+ * `Float32Array`s. Activations hold up to `maxBatch` tokens (a prefill chunk); the KV cache
+ * holds `contextLength` positions per layer; each worker has its own scratch at the end.
  *
- * All of them are float32 in `SharedArrayBuffer`s so that the pool's workers see the same
- * memory: the main thread and each worker build their own typed-array views over the same
- * buffers with {@linkcode RunState.fromBuffers}. Activations hold up to `maxBatch` tokens (a
- * prefill chunk); the KV cache holds `contextLength` positions per layer.
+ * A buffer is a {@linkcode StateBuffer}: its byte offset (what kernels receive) and a view (what
+ * JavaScript uses). The operating system backs pages only once they are written, so a long
+ * context costs memory only as it fills.
+ *
+ * @example
+ * ```ts
+ * import { RunState } from "./run_state.ts";
+ *
+ * const s = RunState.allocate({
+ *   dim: 64, kvDim: 16, hiddenDim: 192, nLayers: 2, nHeads: 4, vocabSize: 256,
+ *   contextLength: 128, maxBatch: 16, threads: 2,
+ * });
+ * s.x.view[0] = 1; // the residual stream of token 0
+ * ```
  *
  * @module
  */
+
+import { MappingError } from "../errors.ts";
+import { MAX_MEMORY_BYTES } from "../tensor/weights_memory.ts";
 
 /** The sizes a {@linkcode RunState} is built from. */
 export interface StateSizes {
@@ -19,104 +36,176 @@ export interface StateSizes {
   readonly hiddenDim: number;
   /** Transformer blocks (one KV cache each). */
   readonly nLayers: number;
+  /** Query heads (sizes the attention scratch). */
+  readonly nHeads: number;
   /** Logits per token. */
   readonly vocabSize: number;
   /** Positions in the KV cache. */
   readonly contextLength: number;
   /** Most tokens in one forward pass. */
   readonly maxBatch: number;
+  /** Threads that each need their own scratch (at least 1). */
+  readonly threads: number;
 }
 
-/** The shared buffers behind a {@linkcode RunState}; what is posted to workers. */
-export interface StateBuffers {
-  /** What they were allocated for. */
-  readonly sizes: StateSizes;
-  /** See {@linkcode RunState.x}. */
-  readonly x: SharedArrayBuffer;
-  /** See {@linkcode RunState.xb}. */
-  readonly xb: SharedArrayBuffer;
-  /** See {@linkcode RunState.xb2}. */
-  readonly xb2: SharedArrayBuffer;
-  /** See {@linkcode RunState.q}. */
-  readonly q: SharedArrayBuffer;
-  /** See {@linkcode RunState.hb}. */
-  readonly hb: SharedArrayBuffer;
-  /** See {@linkcode RunState.hb2}. */
-  readonly hb2: SharedArrayBuffer;
-  /** See {@linkcode RunState.keyCache}. */
-  readonly keyCache: readonly SharedArrayBuffer[];
-  /** See {@linkcode RunState.valueCache}. */
-  readonly valueCache: readonly SharedArrayBuffer[];
-  /** See {@linkcode RunState.logits}. */
-  readonly logits: SharedArrayBuffer;
+/** A float32 buffer of the state: where kernels find it, and a view for JavaScript. */
+export interface StateBuffer {
+  /** Byte offset in the state memory. */
+  readonly byteOffset: number;
+  /** Number of floats. */
+  readonly floats: number;
+  /** The floats. */
+  readonly view: Float32Array;
 }
 
-function floats(n: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(n * 4);
+/** One thread's scratch: packed inputs of a matrix product, attention scores. */
+export interface Scratch {
+  readonly byteOffset: number;
+  readonly byteLength: number;
 }
 
-/** Views of the forward pass's buffers. Shapes are per batch of `T ≤ maxBatch` tokens. */
+const ALIGN = 64; // a cache line: no two buffers share one
+
+/** The forward pass's buffers. Shapes are per batch of `T ≤ maxBatch` tokens. */
 export class RunState {
-  /** The buffers, for posting to workers. */
-  readonly buffers: StateBuffers;
+  /** The memory every buffer lives in. */
+  readonly memory: WebAssembly.Memory;
+  readonly sizes: StateSizes;
   /** Residual stream `(T, dim)`. */
-  readonly x: Float32Array;
+  readonly x: StateBuffer;
   /** Normalized input of a block, then attention output `(T, dim)`. */
-  readonly xb: Float32Array;
+  readonly xb: StateBuffer;
   /** Output of `wo` and of `w2` before the residual add `(T, dim)`. */
-  readonly xb2: Float32Array;
+  readonly xb2: StateBuffer;
   /** Queries `(T, nHeads · headDim)`. */
-  readonly q: Float32Array;
+  readonly q: StateBuffer;
+  /** Keys of the batch before they enter the cache `(T, kvDim)`. */
+  readonly k: StateBuffer;
+  /** Values of the batch `(T, kvDim)`. */
+  readonly v: StateBuffer;
   /** `w1 x`, then `silu(w1 x) · w3 x` `(T, hiddenDim)`. */
-  readonly hb: Float32Array;
+  readonly hb: StateBuffer;
   /** `w3 x` `(T, hiddenDim)`. */
-  readonly hb2: Float32Array;
+  readonly hb2: StateBuffer;
   /** Keys per layer `(contextLength, kvDim)`, RoPE applied. */
-  readonly keyCache: readonly Float32Array[];
+  readonly keyCache: readonly StateBuffer[];
   /** Values per layer `(contextLength, kvDim)`. */
-  readonly valueCache: readonly Float32Array[];
-  /** Logits of the last token `(vocabSize,)`. */
-  readonly logits: Float32Array;
+  readonly valueCache: readonly StateBuffer[];
+  /** Logits of one token `(vocabSize,)`. */
+  readonly logits: StateBuffer;
+  /** Per-thread scratch. */
+  readonly scratch: readonly Scratch[];
 
-  /**
-   * Views over existing buffers (in a worker, or after {@linkcode RunState.allocate}).
-   *
-   * @param buffers The shared buffers.
-   */
-  constructor(buffers: StateBuffers) {
-    this.buffers = buffers;
-    this.x = new Float32Array(buffers.x);
-    this.xb = new Float32Array(buffers.xb);
-    this.xb2 = new Float32Array(buffers.xb2);
-    this.q = new Float32Array(buffers.q);
-    this.hb = new Float32Array(buffers.hb);
-    this.hb2 = new Float32Array(buffers.hb2);
-    this.keyCache = buffers.keyCache.map((b) => new Float32Array(b));
-    this.valueCache = buffers.valueCache.map((b) => new Float32Array(b));
-    this.logits = new Float32Array(buffers.logits);
+  private constructor(memory: WebAssembly.Memory, sizes: StateSizes, layout: Layout) {
+    this.memory = memory;
+    this.sizes = sizes;
+    const buffer = memory.buffer;
+    const at = (slot: Slot): StateBuffer => ({
+      byteOffset: slot.byteOffset,
+      floats: slot.floats,
+      view: new Float32Array(buffer, slot.byteOffset, slot.floats),
+    });
+    this.x = at(layout.x);
+    this.xb = at(layout.xb);
+    this.xb2 = at(layout.xb2);
+    this.q = at(layout.q);
+    this.k = at(layout.k);
+    this.v = at(layout.v);
+    this.hb = at(layout.hb);
+    this.hb2 = at(layout.hb2);
+    this.keyCache = layout.keyCache.map(at);
+    this.valueCache = layout.valueCache.map(at);
+    this.logits = at(layout.logits);
+    this.scratch = layout.scratch;
   }
 
   /**
-   * Allocates the buffers. The KV cache is `2 · nLayers · contextLength · kvDim` floats; the
-   * operating system backs its pages only as positions are written.
+   * Allocates the memory and lays the buffers out in it.
    *
    * @param sizes Model and run sizes.
    * @returns The state.
+   * @throws {MappingError} When the buffers need more than 16 GiB (a very long context).
    */
   static allocate(sizes: StateSizes): RunState {
-    const { dim, kvDim, hiddenDim, nLayers, vocabSize, contextLength, maxBatch } = sizes;
-    const cache = () => Array.from({ length: nLayers }, () => floats(contextLength * kvDim));
-    return new RunState({
-      sizes: { ...sizes },
-      x: floats(maxBatch * dim),
-      xb: floats(maxBatch * dim),
-      xb2: floats(maxBatch * dim),
-      q: floats(maxBatch * dim),
-      hb: floats(maxBatch * hiddenDim),
-      hb2: floats(maxBatch * hiddenDim),
-      keyCache: cache(),
-      valueCache: cache(),
-      logits: floats(vocabSize),
-    });
+    const layout = planLayout(sizes);
+    if (layout.bytes > MAX_MEMORY_BYTES) {
+      throw new MappingError(
+        `expected the KV cache and activations to fit 16 GiB (a WebAssembly memory's limit), ` +
+          `they need ${(layout.bytes / 2 ** 30).toFixed(2)} GiB at context ${sizes.contextLength}`,
+        { fix: "pass a shorter --context" },
+      );
+    }
+    const pages = Math.ceil(layout.bytes / 65536);
+    const memory = new WebAssembly.Memory({
+      initial: BigInt(pages),
+      maximum: BigInt(pages),
+      shared: true,
+      address: "i64",
+    } as unknown as WebAssembly.MemoryDescriptor);
+    return new RunState(memory, sizes, layout);
   }
+
+  /**
+   * Bytes of scratch each thread needs: the packed inputs of the widest matrix product of a
+   * batch, or the scores of attention over the whole context, whichever is larger.
+   *
+   * @param sizes Model and run sizes.
+   * @returns Bytes per thread.
+   */
+  static scratchBytes(sizes: StateSizes): number {
+    const { dim, hiddenDim, maxBatch, nHeads, contextLength } = sizes;
+    return roundUp(4 * Math.max(maxBatch * Math.max(dim, hiddenDim), nHeads * contextLength));
+  }
+}
+
+interface Slot {
+  readonly byteOffset: number;
+  readonly floats: number;
+}
+
+interface Layout {
+  readonly x: Slot;
+  readonly xb: Slot;
+  readonly xb2: Slot;
+  readonly q: Slot;
+  readonly k: Slot;
+  readonly v: Slot;
+  readonly hb: Slot;
+  readonly hb2: Slot;
+  readonly logits: Slot;
+  readonly keyCache: Slot[];
+  readonly valueCache: Slot[];
+  readonly scratch: Scratch[];
+  readonly bytes: number;
+}
+
+function roundUp(bytes: number): number {
+  return Math.ceil(bytes / ALIGN) * ALIGN;
+}
+
+/** Buffers one after another: activations, logits, the KV cache layer by layer, scratch. */
+function planLayout(sizes: StateSizes): Layout {
+  const { dim, kvDim, hiddenDim, nLayers, vocabSize, contextLength, maxBatch, threads } = sizes;
+  let next = 0;
+  const slot = (floats: number): Slot => {
+    const s = { byteOffset: next, floats };
+    next += roundUp(floats * 4);
+    return s;
+  };
+  const x = slot(maxBatch * dim), xb = slot(maxBatch * dim), xb2 = slot(maxBatch * dim);
+  const q = slot(maxBatch * dim), k = slot(maxBatch * kvDim), v = slot(maxBatch * kvDim);
+  const hb = slot(maxBatch * hiddenDim), hb2 = slot(maxBatch * hiddenDim);
+  const logits = slot(vocabSize);
+  const keyCache: Slot[] = [], valueCache: Slot[] = [];
+  for (let layer = 0; layer < nLayers; layer++) {
+    keyCache.push(slot(contextLength * kvDim));
+    valueCache.push(slot(contextLength * kvDim));
+  }
+  const scratchBytes = RunState.scratchBytes(sizes);
+  const scratch: Scratch[] = [];
+  for (let t = 0; t < Math.max(1, threads); t++) {
+    scratch.push({ byteOffset: next, byteLength: scratchBytes });
+    next += scratchBytes;
+  }
+  return { x, xb, xb2, q, k, v, hb, hb2, logits, keyCache, valueCache, scratch, bytes: next };
 }

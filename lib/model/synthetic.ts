@@ -30,7 +30,7 @@
 import { join, resolve } from "node:path";
 import { CheckpointError } from "../errors.ts";
 import { PthWriter, type TensorSpec } from "../formats/pth_writer.ts";
-import { type DType, DTYPE_BYTES } from "../tensor/dtype.ts";
+import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import { expectedTensorShapes, PARAMS_FILE, WEIGHTS_FILE } from "./checkpoint.ts";
 import { parseModelConfig } from "./config.ts";
 
@@ -154,7 +154,7 @@ const NORM_STD = 0.05;
 export function syntheticTensors(
   params: Readonly<ParamsJson>,
   tied: boolean,
-  dtype: DType,
+  dtype: FloatStorageType,
 ): SyntheticTensor[] {
   const config = parseModelConfig(JSON.stringify(params), PARAMS_FILE);
   return expectedTensorShapes(config, tied).map(([name, shape]) => {
@@ -170,7 +170,7 @@ export interface SyntheticModelOptions {
   /** Seed of the random weights; the same seed writes the same bytes. */
   seed: number;
   /** Element type of the weights. */
-  dtype: DType;
+  dtype: FloatStorageType;
   /** Leave out `output.weight` (tied embeddings). Default false. */
   tied?: boolean;
   /** Called after each chunk with bytes of tensor data done and in total. */
@@ -226,7 +226,7 @@ export async function writeSyntheticModel(
     : await tokenizerSource(options.tokenizerPath);
   await Deno.mkdir(root, { recursive: true });
 
-  const elementBytes = DTYPE_BYTES[options.dtype];
+  const elementBytes = storageBytes(options.dtype, 1);
   const parameterCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   const bytesTotal = parameterCount * elementBytes;
   let bytesDone = 0;
@@ -321,7 +321,7 @@ type ElementTable = Uint16Array | Float32Array;
  * `mean + std * z_i`, in the target dtype. Picking a uniform 16-bit index then
  * draws from the normal distribution (clipped at ±4.3σ).
  */
-function normalTable(dtype: DType, mean: number, std: number): ElementTable {
+function normalTable(dtype: FloatStorageType, mean: number, std: number): ElementTable {
   const values = new Float32Array(65536);
   for (let i = 0; i < 65536; i++) values[i] = mean + std * inverseNormalCdf((i + 0.5) / 65536);
   if (dtype === "f32") return values;

@@ -8,10 +8,12 @@
  * number of tokens at consecutive positions: a whole prompt (prefill, matrix × matrix, so each
  * weight is read once per chunk of up to `maxBatch` tokens) or one token (decode).
  *
- * The matrix products and attention run on a pool of workers (`lib/parallel`) as jobs
- * (`jobs.ts`); the cheap vector steps (norms, RoPE, residual adds) run here on the calling
- * thread. Weights stay in their stored type; activations, the KV cache and the logits are
- * float32 in buffers allocated once ({@linkcode RunState}).
+ * The matrix products, attention and the SwiGLU gate run on a pool of threads (`lib/parallel`)
+ * as jobs of kernel steps (`lib/kernels/steps.ts`), on the WebAssembly SIMD kernels or the
+ * TypeScript ones (`kernels: "wasm" | "ts"`); the cheap vector steps (norms, RoPE, residual
+ * adds) run here on the calling thread. Weights stay in their stored type, in the weights
+ * memory; activations, the KV cache and the logits are float32 in the state memory, allocated
+ * once ({@linkcode RunState}).
  *
  * @example
  * ```ts
@@ -27,13 +29,24 @@
  */
 
 import { ContextError, TokenizerError, UsageError } from "../errors.ts";
-import { type Matrix, matrixOf, readRow } from "../kernels/matrix.ts";
+import type { BackendName, MatrixRef } from "../kernels/backend.ts";
+import { type Matrix, matrixView, readRow } from "../kernels/matrix.ts";
 import { rmsNorm } from "../kernels/rmsnorm.ts";
 import { rope, type RopeTable, ropeTable } from "../kernels/rope.ts";
-import { InlinePool, type Pool, WorkerPool } from "../parallel/pool.ts";
-import type { Checkpoint, WeightTensor } from "./checkpoint.ts";
+import {
+  attention,
+  encodeSteps,
+  matMul,
+  type Step,
+  STEP_WORKER_URL,
+  stepRunner,
+  type StepsInit,
+  swiGlu,
+} from "../kernels/steps.ts";
+import { compileKernels } from "../kernels/wasm/kernels.ts";
+import { Pool } from "../parallel/pool.ts";
+import { type Checkpoint, matrixOfTensor, tensorFloats } from "./checkpoint.ts";
 import type { ModelConfig } from "./config.ts";
-import { type MatrixSpec, type ModelInit, Op, openJobs } from "./jobs.ts";
 import { RunState } from "./run_state.ts";
 
 /** Options of {@linkcode Transformer.create}. */
@@ -44,10 +57,12 @@ export interface TransformerOptions {
    */
   contextLength?: number;
   /**
-   * Worker threads sharing the heavy work. Default `navigator.hardwareConcurrency`.
-   * `0` runs everything on the calling thread.
+   * Threads sharing the heavy work, the calling thread included. Default
+   * `navigator.hardwareConcurrency`; `1` (or `0`) runs everything on the calling thread.
    */
   threads?: number;
+  /** The kernels: WebAssembly SIMD (`"wasm"`, the default) or plain TypeScript (`"ts"`). */
+  kernels?: BackendName;
   /** Most tokens per forward chunk (prefill batch). Default 128. */
   maxBatch?: number;
 }
@@ -65,10 +80,26 @@ export const DEFAULT_CONTEXT_LENGTH = 8192;
 /** Default prefill chunk. */
 export const DEFAULT_MAX_BATCH = 128;
 
-/** Norm weights widened to float32 once (they are small and read by the calling thread). */
-interface LayerNorms {
-  readonly attention: Float32Array;
-  readonly ffn: Float32Array;
+/** One transformer block's weights: matrices in the weights memory, norms widened once. */
+interface LayerWeights {
+  /** Queries `(nHeads · headDim, dim)`. */
+  readonly wq: MatrixRef;
+  /** Keys `(kvDim, dim)`. */
+  readonly wk: MatrixRef;
+  /** Values `(kvDim, dim)`. */
+  readonly wv: MatrixRef;
+  /** Attention output `(dim, nHeads · headDim)`. */
+  readonly wo: MatrixRef;
+  /** Feed-forward gate `(hidden, dim)`. */
+  readonly w1: MatrixRef;
+  /** Feed-forward down `(dim, hidden)`. */
+  readonly w2: MatrixRef;
+  /** Feed-forward up `(hidden, dim)`. */
+  readonly w3: MatrixRef;
+  /** RMSNorm weights before attention (float32; small, read by the calling thread). */
+  readonly attentionNorm: Float32Array;
+  /** RMSNorm weights before the feed-forward block. */
+  readonly ffnNorm: Float32Array;
 }
 
 /** A Llama 3 model ready to run: weights mapped, buffers allocated, workers started. */
@@ -77,8 +108,10 @@ export class Transformer implements Disposable {
   readonly config: ModelConfig;
   /** Positions the KV cache holds. */
   readonly contextLength: number;
-  /** Worker threads (0: the calling thread does the work). */
+  /** Threads sharing the heavy work, the calling thread included. */
   readonly threads: number;
+  /** The kernels in use. */
+  readonly kernels: BackendName;
   /** Most tokens per forward chunk. */
   readonly maxBatch: number;
   /** Milliseconds {@linkcode Transformer.create} took (buffers, tables, worker startup). */
@@ -87,8 +120,9 @@ export class Transformer implements Disposable {
   #pool: Pool;
   #state: RunState;
   #embedding: Matrix;
-  #norms: LayerNorms[];
+  #layers: LayerWeights[];
   #finalNorm: Float32Array;
+  #output: MatrixRef;
   #rope: RopeTable;
   #busy = false;
   #closed = false;
@@ -98,11 +132,13 @@ export class Transformer implements Disposable {
     parts: {
       contextLength: number;
       maxBatch: number;
+      kernels: BackendName;
       pool: Pool;
       state: RunState;
       embedding: Matrix;
-      norms: LayerNorms[];
+      layers: LayerWeights[];
       finalNorm: Float32Array;
+      output: MatrixRef;
       rope: RopeTable;
       loadMs: number;
     },
@@ -110,19 +146,21 @@ export class Transformer implements Disposable {
     this.config = config;
     this.contextLength = parts.contextLength;
     this.maxBatch = parts.maxBatch;
-    this.threads = parts.pool.workers;
+    this.threads = parts.pool.threads;
+    this.kernels = parts.kernels;
     this.#pool = parts.pool;
     this.#state = parts.state;
     this.#embedding = parts.embedding;
-    this.#norms = parts.norms;
+    this.#layers = parts.layers;
     this.#finalNorm = parts.finalNorm;
+    this.#output = parts.output;
     this.#rope = parts.rope;
     this.loadMs = parts.loadMs;
   }
 
   /**
    * Prepares a checkpoint for inference: allocates the activations and the KV cache, computes
-   * the RoPE tables and starts the workers, which view the mapped weights without copying.
+   * the RoPE tables and starts the workers, which read the weights memory without copying.
    * Close the transformer (or `using` it) before closing the checkpoint.
    *
    * @param checkpoint An open checkpoint.
@@ -148,14 +186,19 @@ export class Transformer implements Disposable {
       throw new ContextError(
         `expected a context length of at most ${config.maxContext} (this model's maximum), ` +
           `found ${contextLength}`,
-        { path: checkpoint.dir, fix: `pass a context length of ${config.maxContext} or less` },
+        { path: checkpoint.path, fix: `pass a context length of ${config.maxContext} or less` },
       );
     }
-    const threads = options.threads ?? navigator.hardwareConcurrency;
-    if (!Number.isSafeInteger(threads) || threads < 0) {
-      throw new UsageError(`expected a thread count of 0 or more, found ${threads}`, {
+    const requested = options.threads ?? navigator.hardwareConcurrency;
+    if (!Number.isSafeInteger(requested) || requested < 0) {
+      throw new UsageError(`expected a thread count of 0 or more, found ${requested}`, {
         fix: "pass a whole number of threads, e.g. the number of CPU cores",
       });
+    }
+    const threads = Math.max(1, requested);
+    const kernels = options.kernels ?? "wasm";
+    if (checkpoint.ropeLayout !== "interleaved") {
+      throw new UsageError(`expected RoPE's interleaved layout, found ${checkpoint.ropeLayout}`);
     }
     const maxBatch = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, contextLength);
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
@@ -167,64 +210,66 @@ export class Transformer implements Disposable {
       kvDim: config.kvDim,
       hiddenDim: config.hiddenDim,
       nLayers: config.nLayers,
+      nHeads: config.nHeads,
       vocabSize: config.vocabSize,
       contextLength,
       maxBatch,
+      threads,
     });
-    const spec = (name: string): MatrixSpec => {
-      const t = checkpoint.tensor(name);
-      return { dtype: t.dtype, byteOffset: t.byteOffset, rows: t.shape[0], cols: t.shape[1] };
-    };
-    const layers = [];
+    const matrix = (name: string) => matrixOfTensor(checkpoint.tensor(name));
+    const weights = checkpoint.weights;
+    const layers: LayerWeights[] = [];
     for (let i = 0; i < config.nLayers; i++) {
       const at = `layers.${i}.attention`, ff = `layers.${i}.feed_forward`;
       layers.push({
-        wq: spec(`${at}.wq.weight`),
-        wk: spec(`${at}.wk.weight`),
-        wv: spec(`${at}.wv.weight`),
-        wo: spec(`${at}.wo.weight`),
-        w1: spec(`${ff}.w1.weight`),
-        w2: spec(`${ff}.w2.weight`),
-        w3: spec(`${ff}.w3.weight`),
+        wq: matrix(`${at}.wq.weight`),
+        wk: matrix(`${at}.wk.weight`),
+        wv: matrix(`${at}.wv.weight`),
+        wo: matrix(`${at}.wo.weight`),
+        w1: matrix(`${ff}.w1.weight`),
+        w2: matrix(`${ff}.w2.weight`),
+        w3: matrix(`${ff}.w3.weight`),
+        attentionNorm: tensorFloats(checkpoint, `layers.${i}.attention_norm.weight`),
+        ffnNorm: tensorFloats(checkpoint, `layers.${i}.ffn_norm.weight`),
       });
     }
-    const init: ModelInit = {
-      nHeads: config.nHeads,
-      nKvHeads: config.nKvHeads,
-      headDim: config.headDim,
-      weights: checkpoint.file.shared,
-      layers,
-      output: spec(checkpoint.tiedEmbeddings ? "tok_embeddings.weight" : "output.weight"),
-      state: state.buffers,
-    };
-    const tokEmbeddings = checkpoint.tensor("tok_embeddings.weight");
-    const embedding = matrixOf(
-      tokEmbeddings.dtype,
-      tokEmbeddings.data,
-      config.vocabSize,
-      config.dim,
+    const embeddingRef = matrix("tok_embeddings.weight");
+    const embedding = matrixView(
+      embeddingRef.type,
+      weights.buffer,
+      embeddingRef.byteOffset,
+      embeddingRef.rows,
+      embeddingRef.cols,
     );
-    const norms = [];
-    for (let i = 0; i < config.nLayers; i++) {
-      norms.push({
-        attention: widen(checkpoint.tensor(`layers.${i}.attention_norm.weight`)),
-        ffn: widen(checkpoint.tensor(`layers.${i}.ffn_norm.weight`)),
-      });
-    }
-    const finalNorm = widen(checkpoint.tensor("norm.weight"));
+    const output = checkpoint.tiedEmbeddings ? embeddingRef : matrix("output.weight");
+    const finalNorm = tensorFloats(checkpoint, "norm.weight");
     const rope = ropeTable(config.headDim, config.ropeTheta, config.useScaledRope, contextLength);
+    const init: StepsInit = {
+      backend: kernels,
+      weights: weights.memory,
+      state: state.memory,
+      module: kernels === "wasm" ? compileKernels() : undefined,
+      scratch: state.scratch,
+      maxScores: config.nHeads * contextLength,
+      maxCols: Math.max(config.dim, config.hiddenDim),
+    };
     // Last, so that nothing can fail after the workers are running.
-    const pool = threads === 0
-      ? new InlinePool(openJobs(init, checkpoint.file.buffer))
-      : await WorkerPool.start(threads, init);
+    const pool = await Pool.start({
+      threads,
+      runner: stepRunner(init, 0),
+      workerUrl: STEP_WORKER_URL,
+      init,
+    });
     return new Transformer(config, {
       contextLength,
       maxBatch,
+      kernels,
       pool,
       state,
       embedding,
-      norms,
+      layers,
       finalNorm,
+      output,
       rope,
       loadMs: performance.now() - started,
     });
@@ -254,10 +299,10 @@ export class Transformer implements Disposable {
         const chunk = tokens.length <= this.maxBatch
           ? tokens
           : tokens.slice(start, start + this.maxBatch);
-        await this.#layers(chunk, position + start, options);
+        await this.#blocks(chunk, position + start, options);
       }
       await this.#classify(tokens.length - 1 - this.#lastChunkStart(tokens.length), options);
-      return this.#state.logits;
+      return this.#state.logits.view;
     } finally {
       this.#busy = false;
     }
@@ -285,10 +330,10 @@ export class Transformer implements Disposable {
     try {
       for (let start = 0; start < tokens.length; start += this.maxBatch) {
         const chunk = tokens.slice(start, start + this.maxBatch);
-        await this.#layers(chunk, position + start, options);
+        await this.#blocks(chunk, position + start, options);
         for (let t = 0; t < chunk.length; t++) {
           await this.#classify(t, options);
-          all.set(this.#state.logits, (start + t) * vocab);
+          all.set(this.#state.logits.view, (start + t) * vocab);
         }
       }
       return all;
@@ -347,43 +392,58 @@ export class Transformer implements Disposable {
     return Math.floor((n - 1) / this.maxBatch) * this.maxBatch;
   }
 
-  /** All layers for one chunk of `T ≤ maxBatch` tokens at positions `position..`; leaves x. */
-  async #layers(tokens: readonly number[], position: number, options: ForwardOptions) {
-    const { dim, nLayers, nHeads, nKvHeads, kvDim, normEps } = this.config;
-    const s = this.#state, pool = this.#pool, n = tokens.length;
+  /** Runs one job of steps on every thread. */
+  #run(...steps: Step[]): Promise<void> {
+    return this.#pool.run(encodeSteps(steps));
+  }
+
+  /** All blocks for one chunk of `T ≤ maxBatch` tokens at positions `position..`; leaves x. */
+  async #blocks(tokens: readonly number[], position: number, options: ForwardOptions) {
+    const { dim, nLayers, nHeads, nKvHeads, headDim, kvDim, hiddenDim, normEps } = this.config;
+    const s = this.#state, n = tokens.length;
+    const x = s.x.view, xb = s.xb.view, xb2 = s.xb2.view;
+    const heads = { nHeads, nKvHeads, headDim };
 
     // x (T, dim) = embedding rows
-    for (let t = 0; t < n; t++) readRow(s.x, t * dim, this.#embedding, tokens[t]);
+    for (let t = 0; t < n; t++) readRow(x, t * dim, this.#embedding, tokens[t]);
 
     for (let layer = 0; layer < nLayers; layer++) {
       options.signal?.throwIfAborted();
       options.onLayer?.(layer, nLayers);
-      const norms = this.#norms[layer];
+      const w = this.#layers[layer];
+      const keyCache = s.keyCache[layer], valueCache = s.valueCache[layer];
 
       // Attention block. xb (T, dim) = rmsnorm(x)
+      for (let t = 0; t < n; t++) rmsNorm(xb, t * dim, x, t * dim, w.attentionNorm, dim, normEps);
+      // q (T, dim) = xb @ wq^T; k, v (T, kvDim) = xb @ wk^T, xb @ wv^T
+      await this.#run(
+        matMul(s.q, s.xb, w.wq, n),
+        matMul(s.k, s.xb, w.wk, n),
+        matMul(s.v, s.xb, w.wv, n),
+      );
+      // Rotate queries and keys by their positions; keys and values enter the cache.
       for (let t = 0; t < n; t++) {
-        rmsNorm(s.xb, t * dim, s.x, t * dim, norms.attention, dim, normEps);
+        rope(s.q.view, t * dim, nHeads, this.#rope, position + t);
+        rope(s.k.view, t * kvDim, nKvHeads, this.#rope, position + t);
       }
-      // q (T, dim) = xb @ wq^T; key/value cache rows [position, position + T) = xb @ wk^T, wv^T
-      await pool.run(Op.QKV, layer, n, position);
-      // Rotate queries and keys by their positions.
-      const keys = s.keyCache[layer];
-      for (let t = 0; t < n; t++) {
-        rope(s.q, t * dim, nHeads, this.#rope, position + t);
-        rope(keys, (position + t) * kvDim, nKvHeads, this.#rope, position + t);
-      }
+      keyCache.view.set(s.k.view.subarray(0, n * kvDim), position * kvDim);
+      valueCache.view.set(s.v.view.subarray(0, n * kvDim), position * kvDim);
       // xb (T, dim) = softmax(q k^T / sqrt(headDim)) v, causal, per query head
-      await pool.run(Op.ATTENTION, layer, n, position);
+      await this.#run(attention(s.xb, s.q, keyCache, valueCache, heads, n, position));
       // xb2 (T, dim) = xb @ wo^T; x += xb2
-      await pool.run(Op.ATTENTION_OUT, layer, n, position);
-      addInPlace(s.x, s.xb2, n * dim);
+      await this.#run(matMul(s.xb2, s.xb, w.wo, n));
+      addInPlace(x, xb2, n * dim);
 
-      // Feed-forward block. xb = rmsnorm(x); hb (T, hidden) = silu(xb @ w1^T) * (xb @ w3^T)
-      for (let t = 0; t < n; t++) rmsNorm(s.xb, t * dim, s.x, t * dim, norms.ffn, dim, normEps);
-      await pool.run(Op.FFN_UP, layer, n, position);
+      // Feed-forward block. xb = rmsnorm(x); hb (T, hidden) = silu(xb @ w1^T) · (xb @ w3^T)
+      for (let t = 0; t < n; t++) rmsNorm(xb, t * dim, x, t * dim, w.ffnNorm, dim, normEps);
+      await this.#run(
+        matMul(s.hb, s.xb, w.w1, n),
+        matMul(s.hb2, s.xb, w.w3, n),
+        swiGlu(s.hb, s.hb2, hiddenDim, n),
+      );
       // xb2 (T, dim) = hb @ w2^T; x += xb2
-      await pool.run(Op.FFN_DOWN, layer, n, position);
-      addInPlace(s.x, s.xb2, n * dim);
+      await this.#run(matMul(s.xb2, s.hb, w.w2, n));
+      addInPlace(x, xb2, n * dim);
     }
   }
 
@@ -393,20 +453,12 @@ export class Transformer implements Disposable {
     const s = this.#state;
     options.signal?.throwIfAborted();
     options.onLayer?.(nLayers, nLayers);
-    rmsNorm(s.xb, 0, s.x, t * dim, this.#finalNorm, dim, normEps);
-    await this.#pool.run(Op.CLASSIFIER);
+    rmsNorm(s.xb.view, 0, s.x.view, t * dim, this.#finalNorm, dim, normEps);
+    await this.#run(matMul(s.logits, s.xb, this.#output, 1));
   }
 }
 
 /** x[i] += y[i] for i < n. */
 function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) x[i] += y[i];
-}
-
-/** A 1-D weight (a norm) as float32. */
-function widen(tensor: WeightTensor): Float32Array {
-  const n = tensor.shape[0];
-  const out = new Float32Array(n);
-  readRow(out, 0, matrixOf(tensor.dtype, tensor.data, 1, n), 0);
-  return out;
 }

@@ -1,32 +1,35 @@
 /**
- * A pool of threads that split each heavy operation of the forward pass between them.
+ * A pool of threads that split each heavy operation of the forward pass between them: the
+ * calling thread and `threads − 1` Web Workers.
  *
- * The threads share memory: weights are views over the same mapped file, activations and the
- * KV cache live in `SharedArrayBuffer`s. A job is therefore just an op code and three integers
- * written to a small shared control block; the caller bumps a sequence number and wakes the
- * workers with `Atomics.notify`, each worker runs its share of the rows and decrements a
+ * The threads share memory (the weights and state WebAssembly memories), so a job is just a
+ * few numbers: the caller writes them to a small shared control block, bumps a sequence number
+ * and wakes the workers with `Atomics.notify`, runs its own share (share 0) at once, then waits
+ * for the workers' shares with `Atomics.waitAsync`; each worker runs its share, decrements a
  * pending count, and the last one wakes the caller. `postMessage` is used only to start the
- * workers and to report a crash.
+ * workers and to report a crash. The caller computing too means one thread fewer to wake per
+ * job, and no core idles while the others work.
  *
- * The caller waits with `Atomics.waitAsync`, so {@linkcode Pool.run} returns a promise and the
- * event loop keeps running during a forward pass (abort signals, Ctrl+C handlers, timers).
- *
- * What a job means is not this module's business: workers run the {@linkcode JobRunner} that
- * `worker.ts` builds from the init message, and {@linkcode InlinePool} runs the same runner on
- * the calling thread. A runner must compute the same result for every element whatever share
- * it is given, so results never depend on the number of threads.
+ * What a job means is not this module's business: the pool carries a job as an array of
+ * float64 words, and every thread runs the {@linkcode JobRunner} built from the init message
+ * (workers load it from the module at `workerUrl`, which calls {@linkcode serveJobs}). A runner
+ * must compute the same result for every element whatever share it is given, so results never
+ * depend on the number of threads.
  *
  * @example
  * ```ts
- * import { InlinePool, shareStart } from "./pool.ts";
+ * import { Pool, shareStart } from "./pool.ts";
  *
  * const out = new Float32Array(10);
- * using pool = new InlinePool((op, a, _b, _c, worker, workers) => {
- *   const start = shareStart(out.length, worker, workers);
- *   const end = shareStart(out.length, worker + 1, workers);
- *   for (let i = start; i < end; i++) out[i] = op * a;
+ * using pool = await Pool.start({
+ *   threads: 1,
+ *   runner: (words, _n, share, shares) => {
+ *     const start = shareStart(out.length, share, shares);
+ *     const end = shareStart(out.length, share + 1, shares);
+ *     for (let i = start; i < end; i++) out[i] = words[0];
+ *   },
  * });
- * await pool.run(2, 21); // every element is 42
+ * await pool.run([42]); // every element is 42
  * ```
  *
  * @module
@@ -35,94 +38,55 @@
 /**
  * Runs one thread's share of a job.
  *
- * @param op What to do (the runner's own op codes; never negative).
- * @param a First argument.
- * @param b Second argument.
- * @param c Third argument.
- * @param worker This thread's index, `0 <= worker < workers`.
- * @param workers How many threads share the job.
+ * @param words The job (the first `length` words are meaningful).
+ * @param length Number of words.
+ * @param share This thread's share, `0 <= share < shares`.
+ * @param shares How many threads share the job.
  */
 export type JobRunner = (
-  op: number,
-  a: number,
-  b: number,
-  c: number,
-  worker: number,
-  workers: number,
+  words: Float64Array,
+  length: number,
+  share: number,
+  shares: number,
 ) => void;
 
-/** Threads that run jobs together. */
-export interface Pool extends Disposable {
-  /** Number of threads sharing each job (0 for {@linkcode InlinePool}: the caller's own). */
-  readonly workers: number;
-  /** Runs one job on every thread and resolves when all are done; rejects if one failed. */
-  run(op: number, a?: number, b?: number, c?: number): Promise<void>;
-  /** Stops the threads. Idempotent. */
-  close(): void;
-}
-
 /**
- * The first index of worker `worker`'s share of `total` items split into `workers` contiguous
- * ranges; its share ends where worker `worker + 1`'s starts.
+ * The first index of share `share` of `total` items split into `shares` contiguous ranges;
+ * the share ends where share `share + 1` starts.
  *
  * @param total Number of items.
- * @param worker Worker index (`workers` gives `total`).
- * @param workers Number of workers.
+ * @param share Share index (`shares` gives `total`).
+ * @param shares Number of shares.
  * @returns The first item of the share.
  */
-export function shareStart(total: number, worker: number, workers: number): number {
-  return Math.floor((total * worker) / workers);
+export function shareStart(total: number, share: number, shares: number): number {
+  return Math.floor((total * share) / shares);
 }
 
-/** Runs every job on the calling thread: no workers, no shared memory needed. */
-export class InlinePool implements Pool {
-  readonly workers = 0;
-  #runner: JobRunner;
-
-  /**
-   * A pool of no workers: the caller runs every job.
-   *
-   * @param runner What a job means.
-   */
-  constructor(runner: JobRunner) {
-    this.#runner = runner;
-  }
-
-  run(op: number, a = 0, b = 0, c = 0): Promise<void> {
-    this.#runner(op, a, b, c, 0, 1);
-    return Promise.resolve();
-  }
-
-  close(): void {}
-
-  /** Nothing to release. */
-  [Symbol.dispose](): void {}
-}
-
-// Control block: Int32 words, then the first failure's message as UTF-8.
+// Control block: Int32 words, the first failure's message, then the job's float64 words.
 const SEQ = 0; // bumped by the caller for every job
 const PENDING = 1; // workers still running the current job
-const OP = 2;
-const ARG_A = 3;
-const ARG_B = 4;
-const ARG_C = 5;
-const FAILED = 6; // 1 when a worker's job threw; the message follows
-const MESSAGE_LENGTH = 7; // bytes of the message
+const STOP = 2; // 1 once the pool is closing
+const FAILED = 3; // 1 when a worker's job threw; the message follows
+const MESSAGE_LENGTH = 4;
+const JOB_LENGTH = 5; // words of the current job
 const CONTROL_WORDS = 16;
 const MESSAGE_BYTES = 1024;
-const STOP = -1;
-/** How long {@linkcode WorkerPool.close} waits for a job in flight to finish. */
-const CLOSE_TIMEOUT_MS = 30_000;
+const JOB_OFFSET = CONTROL_WORDS * 4 + MESSAGE_BYTES; // a multiple of 8
+/** Most float64 words one job carries. */
+export const MAX_JOB_WORDS = 1024;
+/** How long {@linkcode Pool.close} lets a job in flight finish before stopping its workers. */
+const CLOSE_WAIT_MS = 500;
 
-/** What `worker.ts` receives once, at startup. */
+/** What a worker receives once, at startup. */
 export interface WorkerStart {
   /** The pool's control block. */
   readonly control: SharedArrayBuffer;
-  /** This worker's index. */
-  readonly worker: number;
-  /** Number of workers. */
-  readonly workers: number;
-  /** Passed to the job runner factory (structured-clonable). */
+  /** This worker's share index (1 and up: the caller has share 0). */
+  readonly share: number;
+  /** Threads sharing each job. */
+  readonly shares: number;
+  /** Passed to the worker's runner factory (structured-clonable). */
   readonly init: unknown;
 }
 
@@ -130,24 +94,24 @@ export interface WorkerStart {
 export type WorkerReady = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
 /**
- * The worker side of the protocol: waits for jobs and runs them until the pool stops.
- * Called by `worker.ts` after it has built its runner and answered "ready".
+ * The worker side of the protocol: waits for jobs and runs its share until the pool stops.
+ * Called by the worker module after it has built its runner and answered "ready".
  *
  * @param start The startup message.
  * @param runner Runs this worker's share of a job.
  */
 export function serveJobs(start: WorkerStart, runner: JobRunner): void {
   const control = new Int32Array(start.control, 0, CONTROL_WORDS);
+  const words = new Float64Array(start.control, JOB_OFFSET, MAX_JOB_WORDS);
   let seen = 0; // the pool dispatches nothing before every worker is ready
   for (;;) {
     Atomics.wait(control, SEQ, seen);
+    if (Atomics.load(control, STOP) !== 0) return;
     const seq = Atomics.load(control, SEQ);
     if (seq === seen) continue;
     seen = seq;
-    const op = control[OP];
-    if (op === STOP) return;
     try {
-      runner(op, control[ARG_A], control[ARG_B], control[ARG_C], start.worker, start.workers);
+      runner(words, control[JOB_LENGTH], start.share, start.shares);
     } catch (error) {
       recordFailure(start.control, error);
     }
@@ -165,22 +129,40 @@ function recordFailure(buffer: SharedArrayBuffer, error: unknown): void {
   control[MESSAGE_LENGTH] = bytes.length;
 }
 
-/** Web Workers (`worker.ts`) that run jobs in parallel with one another. */
-export class WorkerPool implements Pool {
-  readonly workers: number;
-  #threads: Worker[];
+/** Options of {@linkcode Pool.start}. */
+export interface PoolOptions {
+  /** Threads sharing each job, the caller included (≥ 1; 1 runs everything on the caller). */
+  readonly threads: number;
+  /** The caller's runner (share 0). */
+  readonly runner: JobRunner;
+  /** The worker module: it calls {@linkcode serveJobs} with its own runner built from `init`. */
+  readonly workerUrl?: URL;
+  /** Posted to each worker (structured-clonable: shared memories, numbers). */
+  readonly init?: unknown;
+}
+
+/** The caller plus Web Workers, running jobs together. */
+export class Pool implements Disposable {
+  /** Threads sharing each job, the caller included. */
+  readonly threads: number;
+  #runner: JobRunner;
+  #workers: Worker[];
   #buffer: SharedArrayBuffer;
   #control: Int32Array;
+  #words: Float64Array;
   #crash: string | null = null;
   #closed = false;
+  #running = false;
 
-  private constructor(threads: Worker[], buffer: SharedArrayBuffer) {
-    this.workers = threads.length;
-    this.#threads = threads;
+  private constructor(runner: JobRunner, workers: Worker[], buffer: SharedArrayBuffer) {
+    this.threads = workers.length + 1;
+    this.#runner = runner;
+    this.#workers = workers;
     this.#buffer = buffer;
     this.#control = new Int32Array(buffer, 0, CONTROL_WORDS);
-    for (const thread of threads) {
-      thread.onerror = (event) => {
+    this.#words = new Float64Array(buffer, JOB_OFFSET, MAX_JOB_WORDS);
+    for (const worker of workers) {
+      worker.onerror = (event) => {
         event.preventDefault();
         this.#crashed(event.message);
       };
@@ -188,69 +170,94 @@ export class WorkerPool implements Pool {
   }
 
   /**
-   * Starts `count` workers and waits until each has built its views from `init`.
+   * Starts `threads − 1` workers and waits until each has built its runner.
    *
-   * @param count Number of workers (≥ 1).
-   * @param init Passed to each worker's runner factory; must be structured-clonable.
+   * @param options Thread count, runners, init message.
    * @returns The running pool.
    * @throws {Error} When a worker fails to start; the others are stopped.
    */
-  static async start(count: number, init: unknown): Promise<WorkerPool> {
-    const buffer = new SharedArrayBuffer(CONTROL_WORDS * 4 + MESSAGE_BYTES);
-    const threads: Worker[] = [];
+  static async start(options: PoolOptions): Promise<Pool> {
+    const threads = Math.max(1, Math.floor(options.threads));
+    const buffer = new SharedArrayBuffer(JOB_OFFSET + MAX_JOB_WORDS * 8);
+    const workers: Worker[] = [];
+    if (threads > 1 && options.workerUrl === undefined) {
+      throw new Error("a pool of more than one thread needs a worker module (workerUrl)");
+    }
     try {
       const ready: Promise<void>[] = [];
-      for (let worker = 0; worker < count; worker++) {
-        const thread = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
-        threads.push(thread);
+      for (let share = 1; share < threads; share++) {
+        const worker = new Worker(options.workerUrl!, { type: "module" });
+        workers.push(worker);
         ready.push(
           new Promise<void>((resolve, reject) => {
-            thread.onmessage = (event: MessageEvent<WorkerReady>) => {
+            worker.onmessage = (event: MessageEvent<WorkerReady>) => {
               if (event.data.ok) resolve();
-              else reject(new Error(`worker ${worker} failed to start: ${event.data.message}`));
+              else reject(new Error(`worker ${share} failed to start: ${event.data.message}`));
             };
-            thread.onerror = (event) => {
+            worker.onerror = (event) => {
               event.preventDefault();
-              reject(new Error(`worker ${worker} failed to start: ${event.message}`));
+              reject(new Error(`worker ${share} failed to start: ${event.message}`));
             };
           }),
         );
-        const start: WorkerStart = { control: buffer, worker, workers: count, init };
-        thread.postMessage(start);
+        const start: WorkerStart = { control: buffer, share, shares: threads, init: options.init };
+        worker.postMessage(start);
       }
       await Promise.all(ready);
     } catch (error) {
-      for (const thread of threads) thread.terminate();
+      for (const worker of workers) worker.terminate();
       throw error;
     }
-    for (const thread of threads) thread.onmessage = null;
-    return new WorkerPool(threads, buffer);
+    for (const worker of workers) worker.onmessage = null;
+    return new Pool(options.runner, workers, buffer);
   }
 
-  async run(op: number, a = 0, b = 0, c = 0): Promise<void> {
+  /**
+   * Runs one job on every thread and resolves when all are done; rejects if one failed.
+   *
+   * @param job The job's words (at most {@linkcode MAX_JOB_WORDS}).
+   */
+  async run(job: ArrayLike<number>): Promise<void> {
     if (this.#closed) throw new Error("expected an open worker pool, it was closed");
     if (this.#crash !== null) throw new Error(`a worker crashed: ${this.#crash}`);
-    const control = this.#control;
-    control[OP] = op;
-    control[ARG_A] = a;
-    control[ARG_B] = b;
-    control[ARG_C] = c;
-    Atomics.store(control, PENDING, this.workers);
-    Atomics.add(control, SEQ, 1);
-    Atomics.notify(control, SEQ);
-    for (;;) {
-      const pending = Atomics.load(control, PENDING);
-      if (pending === 0) break;
-      const wait = Atomics.waitAsync(control, PENDING, pending);
-      if (wait.async) await wait.value;
+    if (this.#running) throw new Error("expected one job at a time, one is still running");
+    if (job.length > MAX_JOB_WORDS) {
+      throw new RangeError(`a job of ${job.length} words is too long`);
     }
-    if (this.#closed) throw new Error("the worker pool was closed while a job was running");
-    if (this.#crash !== null) throw new Error(`a worker crashed: ${this.#crash}`);
-    if (Atomics.load(control, FAILED) !== 0) {
-      const bytes = new Uint8Array(this.#buffer, CONTROL_WORDS * 4, control[MESSAGE_LENGTH]);
-      const message = new TextDecoder().decode(bytes.slice());
-      Atomics.store(control, FAILED, 0);
-      throw new Error(`a worker's job failed: ${message}`);
+    this.#running = true;
+    const control = this.#control;
+    try {
+      this.#words.set(job);
+      control[JOB_LENGTH] = job.length;
+      let failure: unknown = null;
+      if (this.#workers.length > 0) {
+        Atomics.store(control, PENDING, this.#workers.length);
+        Atomics.add(control, SEQ, 1);
+        Atomics.notify(control, SEQ);
+      }
+      try {
+        this.#runner(this.#words, job.length, 0, this.threads);
+      } catch (error) {
+        failure = error; // still wait: the workers read the same memory
+      }
+      for (;;) {
+        const pending = Atomics.load(control, PENDING);
+        if (pending === 0) break;
+        const wait = Atomics.waitAsync(control, PENDING, pending);
+        if (wait.async) await wait.value;
+      }
+      if (this.#closed) throw new Error("the worker pool was closed while a job was running");
+      if (this.#crash !== null) throw new Error(`a worker crashed: ${this.#crash}`);
+      let workerFailure: string | null = null;
+      if (Atomics.load(control, FAILED) !== 0) {
+        const bytes = new Uint8Array(this.#buffer, CONTROL_WORDS * 4, control[MESSAGE_LENGTH]);
+        workerFailure = new TextDecoder().decode(bytes.slice());
+        Atomics.store(control, FAILED, 0);
+      }
+      if (failure !== null) throw failure;
+      if (workerFailure !== null) throw new Error(`a worker's job failed: ${workerFailure}`);
+    } finally {
+      this.#running = false;
     }
   }
 
@@ -262,31 +269,30 @@ export class WorkerPool implements Pool {
   }
 
   /**
-   * Stops the workers. A job in flight is allowed to finish first (blocking, up to
-   * {@linkcode CLOSE_TIMEOUT_MS}): its workers read the mapped weights, so the caller may unmap
-   * them only once no worker is inside a job.
+   * Stops the workers, within about half a second in every case: a job in flight may finish
+   * first (its workers read memory the caller may release next), then every worker is
+   * terminated and a caller still waiting for that job is woken with an error. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     const control = this.#control;
-    control[OP] = STOP;
+    Atomics.store(control, STOP, 1);
     Atomics.add(control, SEQ, 1);
     Atomics.notify(control, SEQ);
-    const deadline = performance.now() + CLOSE_TIMEOUT_MS;
+    const deadline = performance.now() + CLOSE_WAIT_MS;
     for (;;) {
       const pending = Atomics.load(control, PENDING);
       const left = deadline - performance.now();
       if (pending === 0 || left <= 0 || this.#crash !== null) break;
       Atomics.wait(control, PENDING, pending, left);
     }
-    for (const thread of this.#threads) thread.terminate();
-    // Wake a caller still waiting for a job, so that it fails instead of waiting forever.
+    for (const worker of this.#workers) worker.terminate();
     Atomics.store(control, PENDING, 0);
     Atomics.notify(control, PENDING);
   }
 
-  /** Same as {@linkcode WorkerPool.close}, for `using`. */
+  /** Same as {@linkcode Pool.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close();
   }

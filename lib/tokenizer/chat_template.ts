@@ -19,6 +19,9 @@
  * @example
  * ```ts
  * import { encodeChat } from "./chat_template.ts";
+ * import type { Tokenizer } from "./tokenizer.ts";
+ *
+ * declare const tok: Tokenizer;
  * encodeChat(tok, [{ role: "user", content: "This is a test sentence." }]);
  * // [128000, 128006, 882, 128007, 271, 2028, 374, 264, 1296, 11914, 13, 128009,
  * //  128006, 78191, 128007, 271]

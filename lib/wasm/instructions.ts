@@ -245,6 +245,12 @@ export const INSTRUCTIONS = {
   "f32x4.demote_f64x2_zero": simd(0x5e, V1),
   "f64x2.promote_low_f32x4": simd(0x5f, V1),
 
+  // f32x4 rounding.
+  "f32x4.ceil": simd(0x67, V1),
+  "f32x4.floor": simd(0x68, V1),
+  "f32x4.trunc": simd(0x69, V1),
+  "f32x4.nearest": simd(0x6a, V1),
+
   // i8x16.
   "i8x16.shl": simd(0x6b, "v128 i32 > v128"),
   "i8x16.shr_s": simd(0x6c, "v128 i32 > v128"),

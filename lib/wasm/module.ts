@@ -142,6 +142,21 @@ export class FunctionBuilder {
     return local;
   }
 
+  /**
+   * A temporary local for helpers that need one: the local of that name, declared on first
+   * use.
+   *
+   * @param name Its name (shared by every use in the function).
+   * @param type Its value type.
+   * @returns The variable.
+   */
+  temp(name: string, type: ValType): Local {
+    const found = this.locals.find((l) => l.name === name);
+    if (found === undefined) return this.local(name, type);
+    if (found.type !== type) throw new Error(`local $${name} is ${found.type}, not ${type}`);
+    return found;
+  }
+
   /** `local = value`. */
   set(local: Local, value: Expr): void {
     expectType(value, local.type, `local.set $${local.name}`);
@@ -211,17 +226,18 @@ export class FunctionBuilder {
    * @param i The counter (an i32 local).
    * @param start First value.
    * @param end Loop while `i < end`.
-   * @param step Added after each iteration (> 0).
+   * @param step Added after each iteration (> 0): a constant, or an expression evaluated after
+   *   the body (a variable the body sets).
    * @param body Statements of one iteration.
    */
-  forRange(i: Local, start: Expr, end: Expr, step: number, body: () => void): void {
+  forRange(i: Local, start: Expr, end: Expr, step: number | Expr, body: () => void): void {
     expectType(i, "i32", "forRange");
     this.set(i, start);
     const label = `${i.name}_loop`;
     this.if(lessThan(i, end), () => {
       this.loop(label, () => {
         body();
-        this.set(i, binary("i32.add", i, constI32(step)));
+        this.set(i, binary("i32.add", i, typeof step === "number" ? constI32(step) : step));
         this.brIf(label, lessThan(i, end));
       });
     });
@@ -335,7 +351,7 @@ export class ModuleBuilder {
   }
 
   /** The module in the binary format. */
-  encode(): Uint8Array {
+  encode(): Uint8Array<ArrayBuffer> {
     const types: string[] = [];
     const typeIndex = (f: FunctionDef) => {
       const key = `${f.params.join(",")}>${f.result ?? ""}`;

@@ -285,6 +285,9 @@ export const f32x4 = {
   abs: un("f32x4.abs"),
   neg: un("f32x4.neg"),
   sqrt: un("f32x4.sqrt"),
+  /** Round to the nearest integer, ties to even. */
+  nearest: un("f32x4.nearest"),
+  floor: un("f32x4.floor"),
   add: bin("f32x4.add"),
   sub: bin("f32x4.sub"),
   mul: bin("f32x4.mul"),

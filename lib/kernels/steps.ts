@@ -1,0 +1,286 @@
+/**
+ * The heavy steps of a forward pass as plain descriptors that any thread can run: which kernel,
+ * which weight, which buffers, how many tokens. A job is a list of steps; every thread runs
+ * its share of each step, in order, and the pool's barrier comes only at the end of the job.
+ * So steps of one job must not read what another step of the same job writes, except where
+ * the same thread wrote it: a {@linkcode swiGlu} step after the two matrix products that
+ * produce its inputs reads exactly the rows the same thread computed, because both split the
+ * hidden dimension with the same rule.
+ *
+ * | step        | each thread's share                                 |
+ * | ----------- | --------------------------------------------------- |
+ * | `matMul`    | a contiguous range of the weight's rows             |
+ * | `attention` | (token, key/value heads) items, dealt round-robin   |
+ * | `swiGlu`    | a contiguous range of elements of every token       |
+ *
+ * Every output element is computed entirely by one thread, in an order that does not depend
+ * on the share, so the logits are the same for any number of threads.
+ *
+ * @example
+ * ```ts
+ * import { attention, matMul, swiGlu } from "./steps.ts";
+ *
+ * const xb = { byteOffset: 0 }, hb = { byteOffset: 4096 }, hb2 = { byteOffset: 8192 };
+ * const w1 = { type: "bf16", byteOffset: 0, rows: 256, cols: 64 } as const;
+ * const job = [matMul(hb, xb, w1, 1), matMul(hb2, xb, w1, 1), swiGlu(hb, hb2, 256, 1)];
+ * ```
+ *
+ * @module
+ */
+
+import { STORAGE, type StorageType } from "../tensor/storage.ts";
+import { shareStart } from "../parallel/pool.ts";
+import type { BackendInit, BackendName, KernelBackend, MatrixRef } from "./backend.ts";
+import { swiGlu as swiGluKernel } from "./silu.ts";
+import { createTsBackend } from "./ts_backend.ts";
+import { createWasmBackend } from "./wasm/backend.ts";
+
+/** A float32 buffer of the state memory, by its byte offset. */
+export interface BufferRef {
+  readonly byteOffset: number;
+}
+
+/** `out (T, rows) = input (T, cols) @ weight^T`. */
+export interface MatMulStep {
+  readonly kind: "matMul";
+  readonly out: BufferRef;
+  readonly input: BufferRef;
+  readonly weight: MatrixRef;
+  readonly tokens: number;
+}
+
+/** Causal grouped-query attention of `tokens` queries at positions `position ..`. */
+export interface AttentionStep {
+  readonly kind: "attention";
+  readonly out: BufferRef;
+  readonly q: BufferRef;
+  readonly keys: BufferRef;
+  readonly values: BufferRef;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly tokens: number;
+  readonly position: number;
+}
+
+/** `gate[i] = silu(gate[i]) · up[i]` for `n` elements of each of `tokens` rows. */
+export interface SwiGluStep {
+  readonly kind: "swiGlu";
+  readonly gate: BufferRef;
+  readonly up: BufferRef;
+  readonly n: number;
+  readonly tokens: number;
+}
+
+/** One step of a job. */
+export type Step = MatMulStep | AttentionStep | SwiGluStep;
+
+/**
+ * `out (T, rows) = input (T, cols) @ weight^T` for `tokens` tokens.
+ *
+ * @param out Output buffer.
+ * @param input Input buffer.
+ * @param weight The weight matrix.
+ * @param tokens Number of tokens.
+ * @returns The step.
+ */
+export function matMul(
+  out: BufferRef,
+  input: BufferRef,
+  weight: MatrixRef,
+  tokens: number,
+): MatMulStep {
+  return { kind: "matMul", out, input, weight, tokens };
+}
+
+/**
+ * Attention of `tokens` queries over the cached keys and values of one layer.
+ *
+ * @param out Output `(T, nHeads · headDim)`.
+ * @param q Queries `(T, nHeads · headDim)`.
+ * @param keys The layer's key cache `(context, nKvHeads · headDim)`.
+ * @param values The layer's value cache.
+ * @param heads Head counts and size.
+ * @param tokens Number of query tokens.
+ * @param position Position of the first query token.
+ * @returns The step.
+ */
+export function attention(
+  out: BufferRef,
+  q: BufferRef,
+  keys: BufferRef,
+  values: BufferRef,
+  heads: { readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number },
+  tokens: number,
+  position: number,
+): AttentionStep {
+  return { kind: "attention", out, q, keys, values, ...heads, tokens, position };
+}
+
+/**
+ * The SwiGLU gate `gate = silu(gate) · up`, `n` elements per token.
+ *
+ * @param gate `w1 x`, overwritten.
+ * @param up `w3 x`.
+ * @param n Elements per token (the hidden size).
+ * @param tokens Number of tokens.
+ * @returns The step.
+ */
+export function swiGlu(gate: BufferRef, up: BufferRef, n: number, tokens: number): SwiGluStep {
+  return { kind: "swiGlu", gate, up, n, tokens };
+}
+
+/** The worker module that runs steps, for `Pool.start`. */
+export const STEP_WORKER_URL: URL = new URL("./worker.ts", import.meta.url);
+
+/** Words per encoded step. */
+const STEP_WORDS = 11;
+const MATMUL = 1, ATTENTION = 2, SWIGLU = 3;
+const STORAGE_TYPES = Object.keys(STORAGE) as StorageType[];
+
+/**
+ * Writes steps as float64 words for the pool (every offset and size is an integer below
+ * 2^53).
+ *
+ * @param steps The job.
+ * @returns Its words.
+ */
+export function encodeSteps(steps: readonly Step[]): Float64Array {
+  const words = new Float64Array(steps.length * STEP_WORDS);
+  steps.forEach((step, i) => {
+    const at = i * STEP_WORDS;
+    switch (step.kind) {
+      case "matMul": {
+        const w = step.weight;
+        words.set([
+          MATMUL,
+          STORAGE_TYPES.indexOf(w.type),
+          w.byteOffset,
+          w.rows,
+          w.cols,
+          step.input.byteOffset,
+          step.out.byteOffset,
+          step.tokens,
+        ], at);
+        break;
+      }
+      case "attention":
+        words.set([
+          ATTENTION,
+          step.out.byteOffset,
+          step.q.byteOffset,
+          step.keys.byteOffset,
+          step.values.byteOffset,
+          step.nHeads,
+          step.nKvHeads,
+          step.headDim,
+          step.tokens,
+          step.position,
+        ], at);
+        break;
+      case "swiGlu":
+        words.set([SWIGLU, step.gate.byteOffset, step.up.byteOffset, step.n, step.tokens], at);
+        break;
+    }
+  });
+  return words;
+}
+
+/** What every thread needs to run steps; posted once to each worker. */
+export interface StepsInit extends Omit<BackendInit, "scratch"> {
+  /** Each thread's scratch, by share index. */
+  readonly scratch: readonly { readonly byteOffset: number; readonly byteLength: number }[];
+}
+
+/**
+ * Builds one thread's runner of encoded steps.
+ *
+ * @param init Backend, memories, scratch of every thread.
+ * @param share This thread's share index (picks its scratch).
+ * @returns `(words, length, share, shares)`: runs this thread's share of each step in order.
+ */
+export function stepRunner(
+  init: StepsInit,
+  share: number,
+): (words: Float64Array, length: number, share: number, shares: number) => void {
+  const backend = createBackend(init.backend, { ...init, scratch: init.scratch[share] });
+  const state = init.state.buffer;
+  const floats = (byteOffset: number, n: number) => new Float32Array(state, byteOffset, n);
+  return (words, length, share, shares) => {
+    for (let at = 0; at < length; at += STEP_WORDS) {
+      switch (words[at]) {
+        case MATMUL: {
+          const w: MatrixRef = {
+            type: STORAGE_TYPES[words[at + 1]],
+            byteOffset: words[at + 2],
+            rows: words[at + 3],
+            cols: words[at + 4],
+          };
+          const r0 = shareStart(w.rows, share, shares), r1 = shareStart(w.rows, share + 1, shares);
+          backend.matMul(w, words[at + 5], words[at + 6], w.rows, words[at + 7], r0, r1);
+          break;
+        }
+        case ATTENTION:
+          runAttention(backend, words, at, share, shares);
+          break;
+        case SWIGLU: {
+          const n = words[at + 3], tokens = words[at + 4];
+          const start = shareStart(n, share, shares), end = shareStart(n, share + 1, shares);
+          const gate = floats(words[at + 1], n * tokens), up = floats(words[at + 2], n * tokens);
+          for (let t = 0; t < tokens; t++) swiGluKernel(gate, up, t * n + start, t * n + end);
+          break;
+        }
+        default:
+          throw new Error(`unknown step kind ${words[at]}`);
+      }
+    }
+  };
+}
+
+/**
+ * One thread's attention items: each (token, share of key/value heads). With at least as many
+ * key/value heads as threads, every thread takes the same contiguous heads of every token
+ * (equal work, though later tokens of a prefill attend to more positions); with more threads
+ * than key/value heads, one head per item, dealt round-robin.
+ */
+function runAttention(
+  backend: KernelBackend,
+  words: Float64Array,
+  at: number,
+  share: number,
+  shares: number,
+): void {
+  const out = words[at + 1], q = words[at + 2], keys = words[at + 3], values = words[at + 4];
+  const nHeads = words[at + 5], nKvHeads = words[at + 6], headDim = words[at + 7];
+  const tokens = words[at + 8], position = words[at + 9];
+  const kvGroup = nHeads / nKvHeads, dim = nHeads * headDim, kvDim = nKvHeads * headDim;
+  const parts = Math.min(shares, nKvHeads);
+  for (let item = share; item < tokens * parts; item += shares) {
+    const t = Math.floor(item / parts), part = item % parts;
+    const kv0 = shareStart(nKvHeads, part, parts), kv1 = shareStart(nKvHeads, part + 1, parts);
+    const head = 4 * (t * dim + kv0 * kvGroup * headDim); // bytes to the share's first query head
+    const cache = 4 * kv0 * headDim;
+    backend.attention(
+      q + head,
+      out + head,
+      keys + cache,
+      values + cache,
+      kvDim,
+      headDim,
+      kv1 - kv0,
+      kvGroup,
+      position + t + 1,
+    );
+  }
+}
+
+/**
+ * The backend of that name for one thread.
+ *
+ * @param name `ts` or `wasm`.
+ * @param init Memories, module, this thread's scratch.
+ * @returns The backend.
+ */
+export function createBackend(name: BackendName, init: BackendInit): KernelBackend {
+  return name === "wasm" ? createWasmBackend(init) : createTsBackend(init);
+}

@@ -1,0 +1,139 @@
+/**
+ * The TypeScript backend: the plain kernels of this folder (`matvec.ts`, `matmul.ts`,
+ * `attention.ts`) over views of the weights and state memories. It is the readable reference
+ * the WebAssembly kernels are tested against, and the fallback (`--kernels ts`).
+ *
+ * Each storage type plugs in through {@linkcode TS_MATRIX_KERNELS}: how to view a matrix of
+ * that type and multiply it. The table is keyed by every {@linkcode StorageType}, so a type
+ * added to `lib/tensor/storage.ts` without TypeScript kernels does not compile.
+ *
+ * @example
+ * ```ts
+ * import { createTsBackend } from "./ts_backend.ts";
+ * import type { BackendInit } from "./backend.ts";
+ *
+ * declare const init: BackendInit;
+ * const backend = createTsBackend(init);
+ * backend.matMul({ type: "bf16", byteOffset: 0, rows: 8, cols: 16 }, 0, 64, 8, 1, 0, 8);
+ * ```
+ *
+ * @module
+ */
+
+import type { StorageType } from "../tensor/storage.ts";
+import { attend } from "./attention.ts";
+import type { BackendInit, KernelBackend, MatrixRef } from "./backend.ts";
+import { matMul, MATMUL_ROWS } from "./matmul.ts";
+import { type Matrix, matrixView, readRow } from "./matrix.ts";
+import { matVec } from "./matvec.ts";
+
+/** How the TypeScript backend multiplies one storage type. */
+export interface TsMatrixKernels {
+  /** A matrix over the weights' bytes, built once per weight. */
+  view(weights: ArrayBufferLike, ref: MatrixRef): Matrix;
+  /** Widens row `row` of `m` to float32 at `out[outOffset ..]`. */
+  readRow(m: Matrix, row: number, out: Float32Array, outOffset: number): void;
+  /** `matVec` for one token, `matMul` for several; see `KernelBackend.matMul`. */
+  multiply(
+    m: Matrix,
+    x: Float32Array,
+    out: Float32Array,
+    outStride: number,
+    tokens: number,
+    rowStart: number,
+    rowEnd: number,
+    rowScratch: Float32Array,
+  ): void;
+}
+
+const FLOAT_KERNELS: TsMatrixKernels = {
+  view: (weights, ref) =>
+    matrixView(ref.type as "f32", weights, ref.byteOffset, ref.rows, ref.cols),
+  readRow: (m, row, out, outOffset) => readRow(out, outOffset, m, row),
+  multiply(m, x, out, outStride, tokens, rowStart, rowEnd, rowScratch) {
+    if (tokens === 1) matVec(out, 0, m, x, 0, rowStart, rowEnd);
+    else matMul(out, 0, outStride, m, x, 0, tokens, rowStart, rowEnd, rowScratch);
+  },
+};
+
+/** Every storage type's TypeScript kernels. */
+export const TS_MATRIX_KERNELS: { readonly [T in StorageType]: TsMatrixKernels } = {
+  f32: FLOAT_KERNELS,
+  f16: FLOAT_KERNELS,
+  bf16: FLOAT_KERNELS,
+};
+
+/**
+ * A weight widened to float32, e.g. a norm, or a tensor a test inspects: a copy.
+ *
+ * @param weights The weights memory's bytes.
+ * @param ref Where the tensor lies; a 1-D tensor is one row.
+ * @returns `rows · cols` floats.
+ */
+export function readFloats(weights: ArrayBufferLike, ref: MatrixRef): Float32Array {
+  const kernels = TS_MATRIX_KERNELS[ref.type];
+  const m = kernels.view(weights, ref);
+  const out = new Float32Array(ref.rows * ref.cols);
+  for (let r = 0; r < ref.rows; r++) kernels.readRow(m, r, out, r * ref.cols);
+  return out;
+}
+
+/** Typed-array indices stay below 2^31 (the kernels index with int32 arithmetic). */
+const MAX_VIEW_FLOATS = 0x7fffffff;
+
+/**
+ * Builds the TypeScript backend for one thread.
+ *
+ * @param init The memories and scratch sizes.
+ * @returns The backend.
+ */
+export function createTsBackend(init: BackendInit): KernelBackend {
+  const weights = init.weights.buffer, state = init.state.buffer;
+  const matrices = new Map<number, Matrix>();
+  const views = new Map<number, Float32Array>();
+  /** Floats of the state memory from `byteOffset` on. */
+  const view = (byteOffset: number): Float32Array => {
+    let v = views.get(byteOffset);
+    if (v === undefined) {
+      const floats = Math.min((state.byteLength - byteOffset) / 4, MAX_VIEW_FLOATS);
+      v = new Float32Array(state, byteOffset, Math.floor(floats));
+      views.set(byteOffset, v);
+    }
+    return v;
+  };
+  const rowScratch = new Float32Array(MATMUL_ROWS * init.maxCols);
+  const scores = new Float64Array(init.maxScores);
+  const sums = new Float64Array(init.maxCols);
+
+  return {
+    name: "ts",
+    matMul(w, x, out, outStride, tokens, rowStart, rowEnd) {
+      if (rowStart >= rowEnd) return;
+      const kernels = TS_MATRIX_KERNELS[w.type];
+      let m = matrices.get(w.byteOffset);
+      if (m === undefined || m.rows !== w.rows || m.cols !== w.cols) {
+        m = kernels.view(weights, w);
+        matrices.set(w.byteOffset, m);
+      }
+      kernels.multiply(m, view(x), view(out), outStride, tokens, rowStart, rowEnd, rowScratch);
+    },
+    attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
+      attend(
+        view(out),
+        0,
+        view(q),
+        0,
+        view(keys),
+        view(values),
+        0,
+        rowFloats,
+        headDim,
+        kvHeads,
+        kvGroup,
+        positions,
+        scores,
+        sums,
+      );
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The WebAssembly backend: the kernel module of `kernels.ts` instantiated over this thread's
+ * view of the weights and state memories (the same memories on every thread: nothing is copied
+ * per worker). Each storage type plugs in through {@linkcode WASM_MATRIX_KERNELS}: the name of
+ * its exported kernel. Shapes the SIMD kernels do not cover (attention heads not a multiple of
+ * 8 wide) run on the TypeScript backend.
+ *
+ * @example
+ * ```ts
+ * import { createWasmBackend } from "./backend.ts";
+ * import type { BackendInit } from "../backend.ts";
+ *
+ * declare const init: BackendInit;
+ * const backend = createWasmBackend(init);
+ * ```
+ *
+ * @module
+ */
+
+import type { StorageType } from "../../tensor/storage.ts";
+import { storageBytes } from "../../tensor/storage.ts";
+import type { BackendInit, KernelBackend } from "../backend.ts";
+import { createTsBackend } from "../ts_backend.ts";
+import { compileKernels } from "./kernels.ts";
+
+/** The kernel module's export for each storage type's matrix product. */
+export const WASM_MATRIX_KERNELS: { readonly [T in StorageType]: string } = {
+  f32: "matmul_f32",
+  f16: "matmul_f16",
+  bf16: "matmul_bf16",
+};
+
+type MatMulExport = (
+  w: bigint,
+  rowBytes: number,
+  cols: number,
+  x: bigint,
+  out: bigint,
+  outStride: number,
+  tokens: number,
+  rowStart: number,
+  rowEnd: number,
+  scratch: bigint,
+) => void;
+
+type AttentionExport = (
+  q: bigint,
+  out: bigint,
+  keys: bigint,
+  values: bigint,
+  rowStride: number,
+  headDim: number,
+  kvHeads: number,
+  kvGroup: number,
+  positions: number,
+  scores: bigint,
+) => void;
+
+/**
+ * Builds the WebAssembly backend for one thread.
+ *
+ * @param init The memories, the compiled module (compiled here when absent) and this thread's
+ *   scratch.
+ * @returns The backend.
+ */
+export function createWasmBackend(init: BackendInit): KernelBackend {
+  const module = init.module ?? compileKernels();
+  const instance = new WebAssembly.Instance(module, {
+    env: { weights: init.weights, state: init.state },
+  });
+  const exports = instance.exports as Record<string, unknown>;
+  const matMuls = Object.fromEntries(
+    Object.entries(WASM_MATRIX_KERNELS).map((
+      [type, name],
+    ) => [type, exports[name] as MatMulExport]),
+  ) as Record<StorageType, MatMulExport>;
+  const attention = exports.attention as AttentionExport;
+  const scratch = BigInt(init.scratch.byteOffset);
+  const fallback = createTsBackend(init);
+
+  return {
+    name: "wasm",
+    matMul(w, x, out, outStride, tokens, rowStart, rowEnd) {
+      if (rowStart >= rowEnd) return;
+      if (tokens * w.cols * 4 > init.scratch.byteLength) {
+        throw new RangeError(`matMul: ${tokens} tokens × ${w.cols} columns exceed the scratch`);
+      }
+      matMuls[w.type](
+        BigInt(w.byteOffset),
+        storageBytes(w.type, w.cols),
+        w.cols,
+        BigInt(x),
+        BigInt(out),
+        outStride,
+        tokens,
+        rowStart,
+        rowEnd,
+        scratch,
+      );
+    },
+    attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
+      if (headDim % 8 !== 0) {
+        fallback.attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions);
+        return;
+      }
+      attention(
+        BigInt(q),
+        BigInt(out),
+        BigInt(keys),
+        BigInt(values),
+        rowFloats * 4,
+        headDim,
+        kvHeads,
+        kvGroup,
+        positions,
+        scratch,
+      );
+    },
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * The kernel module: every WebAssembly kernel of llama-bolts in one module, emitted by our
+ * TypeScript at startup and compiled once per process (a few milliseconds). It imports two
+ * shared 64-bit memories, `weights` (memory 0: the model's files, see `WeightsMemory`) and
+ * `state` (memory 1: activations, KV cache, per-worker scratch, see `RunState`), and exports:
+ *
+ * | export          | what it computes                                   | emitted by      |
+ * | --------------- | -------------------------------------------------- | --------------- |
+ * | `matmul_bf16`   | `X (T, n) @ W^T` for bf16 weights (T = 1: decode)  | `matmul.ts`     |
+ * | `matmul_f16`    | the same for f16                                   | `matmul.ts`     |
+ * | `matmul_f32`    | the same for f32                                   | `matmul.ts`     |
+ * | `attention`     | causal grouped-query attention of one token        | `attention.ts`  |
+ *
+ * `deno task llama kernels --wat` prints the module in the text format.
+ *
+ * @example
+ * ```ts
+ * import { compileKernels, kernelModuleText } from "./kernels.ts";
+ *
+ * const module = compileKernels(); // WebAssembly.Module, cached
+ * console.log(kernelModuleText().slice(0, 200));
+ * ```
+ *
+ * @module
+ */
+
+import v8 from "node:v8";
+import { ModuleBuilder } from "../../wasm/module.ts";
+import { f32x4, v128 } from "../../wasm/ops.ts";
+import { moduleText } from "../../wasm/text.ts";
+import { emitAttention } from "./attention.ts";
+import { DEFAULT_TILES, emitMatMul, type KernelTarget, type TilePlan } from "./matmul.ts";
+
+/** Pages a 64-bit memory may have: 16 GiB, V8's limit. */
+const MAX_PAGES = 262144;
+
+/** Options of the kernel module. */
+export interface KernelOptions {
+  /** Use relaxed SIMD's fused multiply-add (default: when the runtime validates it). */
+  readonly fma?: boolean;
+  /** Tile sizes of the matrix kernels. */
+  readonly tiles?: TilePlan;
+}
+
+let relaxed: boolean | undefined;
+
+/** Whether this runtime validates relaxed SIMD (`f32x4.relaxed_madd`). */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxed === undefined) {
+    const m = new ModuleBuilder();
+    m.func("probe", {}, "v128", (f) => {
+      const one = v128.f32x4(1);
+      f.return(f32x4.relaxedMadd(one, one, one));
+    });
+    relaxed = WebAssembly.validate(m.encode());
+  }
+  return relaxed;
+}
+
+/**
+ * Builds the kernel module (not yet encoded).
+ *
+ * @param options FMA and tile sizes.
+ * @returns The module builder (encode it, or print it with `moduleText`).
+ */
+export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
+  const m = new ModuleBuilder();
+  const memory = { address: "i64", shared: true, minimum: 1, maximum: MAX_PAGES } as const;
+  const target: KernelTarget = {
+    weights: m.importMemory("weights", memory),
+    state: m.importMemory("state", memory),
+    fma: options.fma ?? relaxedSimdAvailable(),
+  };
+  const tiles = options.tiles ?? DEFAULT_TILES;
+  emitMatMul(m, target, "bf16", tiles);
+  emitMatMul(m, target, "f16", tiles);
+  emitMatMul(m, target, "f32", tiles);
+  emitAttention(m, target);
+  return m;
+}
+
+const compiled = new Map<string, WebAssembly.Module>();
+
+/**
+ * The compiled kernel module, once per process and options.
+ *
+ * @param options FMA and tile sizes.
+ * @returns The module, to instantiate with `{ env: { weights, state } }` (or post to workers).
+ */
+export function compileKernels(options: KernelOptions = {}): WebAssembly.Module {
+  const key = JSON.stringify({ fma: options.fma ?? relaxedSimdAvailable(), tiles: options.tiles });
+  let module = compiled.get(key);
+  if (module === undefined) {
+    // V8 starts every function in its baseline compiler and optimizes it once it has run
+    // enough; but a kernel call can run for 100 ms, and WebAssembly has no on-stack
+    // replacement, so the first prefill ran at half speed until each thread's calls had
+    // tiered up (measured: 145 ms → 70 ms for a 64-token 4096×4096 product on two threads).
+    // Compiling every function optimized up front costs ~60 ms once per process.
+    v8.setFlagsFromString("--no-wasm-dynamic-tiering");
+    module = new WebAssembly.Module(buildKernelModule(options).encode());
+    compiled.set(key, module);
+  }
+  return module;
+}
+
+/**
+ * The kernel module in the WebAssembly text format.
+ *
+ * @param options FMA and tile sizes.
+ * @returns The text.
+ */
+export function kernelModuleText(options: KernelOptions = {}): string {
+  return moduleText(buildKernelModule(options));
+}

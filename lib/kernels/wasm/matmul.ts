@@ -1,0 +1,424 @@
+/**
+ * Matrix × matrix in WebAssembly SIMD, for every float storage type: `X (T, n) @ W^T (n, d) ->
+ * out (T, d)` for the weight rows `[rowStart, rowEnd)` one worker owns. With one token it is
+ * the decode step's matrix × vector, the loop where almost all of a token's time goes.
+ *
+ * **The math.** Every output is one dot product `out[t, r] = Σ_j W[r, j] · X[t, j]`. Columns
+ * go by in groups of 8; within a group, one 4-lane vector holds 4 weights and another the 4
+ * inputs they multiply, so each multiply-add instruction does four of the sum's terms. One
+ * accumulator vector per (row, token) collects lane `k` of every group, then the four lanes are
+ * added `(l0 + l1) + (l2 + l3)`, then the last `n mod 8` columns one by one. That order is the
+ * same whichever tile computes the output, so results do not depend on how rows are split
+ * between workers or on how many tokens share a call: a prompt run in one batch gives the same
+ * bits as its tokens run one at a time.
+ *
+ * **Widening in registers.** 8 bf16 weights are one 16-byte load; shifting each 32-bit lane
+ * left by 16 leaves the even elements (0, 2, 4, 6) as float32, masking the low halves off leaves
+ * the odd ones (1, 3, 5, 7). So that inputs meet their weights, the kernel first copies X into
+ * per-worker scratch with each group's inputs reordered the same way, `[x0 x2 x4 x6 | x1 x3 x5
+ * x7]` (a cost of one pass over X). f16 is widened the same way and then converted by exponent
+ * arithmetic (three more instructions); f32 needs no widening and keeps X's order.
+ *
+ * **The register plan.** A tile of `R` rows × `B` tokens keeps `R · B` accumulators, `B` input
+ * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16):
+ * 4 rows × 2 tokens for prefill (8 + 2 + 1; measured fastest of the shapes that fit, 25
+ * GFLOP/s on one core against 22 for 3 × 3 and 19 for 3 × 4, which spills), and 4 rows × 1
+ * token for decode, where four rows streamed at once keep four memory streams going. Each
+ * weight vector loaded feeds `B` multiply-adds, each input vector `R`; a tile small enough
+ * keeps the loaded weights in registers for both halves, a larger one loads them again from
+ * the L1 cache. Rows and tokens left over at the edges take smaller tiles with the same
+ * arithmetic.
+ *
+ * `relaxed_madd` (a fused multiply-add where the processor has one) is used when the runtime
+ * validates relaxed SIMD; otherwise a multiply and an add.
+ *
+ * @example
+ * ```ts
+ * import { emitMatMul } from "./matmul.ts";
+ * import { ModuleBuilder } from "../../wasm/module.ts";
+ *
+ * const m = new ModuleBuilder();
+ * const weights = m.importMemory("weights", { address: "i64", shared: true, minimum: 1, maximum: 262144 });
+ * const state = m.importMemory("state", { address: "i64", shared: true, minimum: 1, maximum: 262144 });
+ * emitMatMul(m, { weights, state, fma: true }, "bf16");
+ * ```
+ *
+ * @module
+ */
+
+import type { FloatStorageType } from "../../tensor/storage.ts";
+import type {
+  Expr,
+  FunctionBuilder,
+  FunctionRef,
+  Memory,
+  ModuleBuilder,
+} from "../../wasm/module.ts";
+import { call, f32, f32x4, i32, i32x4, i64, i8x16, v128 } from "../../wasm/ops.ts";
+
+/** The memories and options every kernel is emitted for. */
+export interface KernelTarget {
+  /** The weights memory (64-bit). */
+  readonly weights: Memory;
+  /** Activations, KV cache and scratch (64-bit). */
+  readonly state: Memory;
+  /** Use relaxed SIMD's fused multiply-add. */
+  readonly fma: boolean;
+}
+
+/** Tile sizes: rows × tokens of a prefill tile, rows of a decode tile. */
+export interface TilePlan {
+  readonly rows: number;
+  readonly tokens: number;
+  readonly vectorRows: number;
+}
+
+/** The measured default (`bench/wasm_kernels_bench.ts`). */
+export const DEFAULT_TILES: TilePlan = { rows: 4, tokens: 2, vectorRows: 4 };
+
+/** Vector registers V8 can give a kernel on x86-64 (16, one kept as its scratch). */
+const VECTOR_REGISTERS = 15;
+
+/** Columns per group: two 4-lane vectors. */
+export const GROUP = 8;
+
+/** `a · b + c` with the target's multiply-add. */
+export function madd(target: KernelTarget, a: Expr, b: Expr, c: Expr): Expr {
+  return target.fma ? f32x4.relaxedMadd(a, b, c) : f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** How one storage type's group of 8 weights becomes two float32 vectors. */
+interface GroupFormat {
+  /** Bytes of 8 weights. */
+  readonly groupBytes: number;
+  /** Bytes of one weight (for the tail). */
+  readonly elementBytes: number;
+  /** Inputs reordered `[even | odd]` within each group. */
+  readonly evenOdd: boolean;
+  /** 16-byte vectors a group is loaded as. */
+  readonly vectors: 1 | 2;
+  /** The 4 weights of half `h` of a group loaded as `raw` (may set temporaries of `f`). */
+  widen(f: FunctionBuilder, raw: readonly Expr[], h: 0 | 1): Expr;
+  /** One weight at `address`, as f32 (may set temporaries of `f`). */
+  scalar(f: FunctionBuilder, target: KernelTarget, address: Expr): Expr;
+}
+
+const HIGH_HALVES = 0xffff0000 | 0;
+
+/** 16-bit values in the top half of each 32-bit lane: the even (h = 0) or odd (h = 1) ones. */
+function topHalves(raw: Expr, h: 0 | 1): Expr {
+  return h === 0 ? i32x4.shl(raw, i32.const(16)) : v128.and(raw, v128.i32x4(HIGH_HALVES));
+}
+
+/**
+ * float16 in the top half of each lane → float32, in three instructions: an arithmetic shift
+ * right by 3 moves exponent and mantissa down to float32's positions (copies of the sign fill
+ * the bits it passes over), a mask keeps the sign bit and those 15 bits, and a multiplication
+ * by 2^112 (the difference of the exponent biases, 127 − 15) rescales the value; it also turns
+ * subnormal halves into the right normal floats. Exact for every finite half; infinities and
+ * NaNs, which model weights do not contain, come out as finite values of 2^16 and above.
+ *
+ * @param top The halves, in the top 16 bits of each lane.
+ * @returns The four floats.
+ */
+export function f16TopToF32(top: Expr): Expr {
+  const signAndBits = v128.and(i32x4.shrS(top, i32.const(3)), v128.i32x4(0x8fffe000 | 0));
+  return f32x4.mul(signAndBits, v128.f32x4(2 ** 112));
+}
+
+const FORMATS: { readonly [T in FloatStorageType]: GroupFormat } = {
+  bf16: {
+    groupBytes: 16,
+    elementBytes: 2,
+    evenOdd: true,
+    vectors: 1,
+    widen: (_f, raw, h) => topHalves(raw[0], h),
+    scalar: (_f, t, address) =>
+      f32.reinterpretI32(i32.shl(i32.load16U(t.weights, address), i32.const(16))),
+  },
+  f16: {
+    groupBytes: 16,
+    elementBytes: 2,
+    evenOdd: true,
+    vectors: 1,
+    widen: (_f, raw, h) => f16TopToF32(topHalves(raw[0], h)),
+    scalar: (_f, t, address) =>
+      f32x4.extractLane(
+        f16TopToF32(i32x4.splat(i32.shl(i32.load16U(t.weights, address), i32.const(16)))),
+        0,
+      ),
+  },
+  f32: {
+    groupBytes: 32,
+    elementBytes: 4,
+    evenOdd: false,
+    vectors: 2,
+    widen: (_f, raw, h) => raw[h],
+    scalar: (_f, t, address) => f32.load(t.weights, address),
+  },
+};
+
+const EVEN = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+const ODD = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
+
+/**
+ * Emits `pack_x_even_odd` and `pack_x_plain`: X (T, n) row-major → scratch, token blocks of
+ * `block` tokens, each block laid out group by group, token by token: `[g][t][8]` floats.
+ */
+function emitPack(m: ModuleBuilder, target: KernelTarget, evenOdd: boolean): FunctionRef {
+  const S = target.state;
+  return m.func(
+    evenOdd ? "pack_x_even_odd" : "pack_x_plain",
+    { x: "i64", cols: "i32", tokens: "i32", block: "i32", dst: "i64" },
+    null,
+    (f, p) => {
+      const t0 = f.local("t0", "i32"), g = f.local("g", "i32"), t = f.local("t", "i32");
+      const nb = f.local("nb", "i32"), groups = f.local("groups", "i32");
+      const src = f.local("src", "i64"), a = f.local("a", "v128"), b = f.local("b", "v128");
+      f.set(groups, i32.shrU(p.cols, i32.const(3)));
+      f.forRange(t0, i32.const(0), p.tokens, nb, () => {
+        // nb = min(block, tokens - t0) tokens in this block
+        f.set(nb, i32.sub(p.tokens, t0));
+        f.if(i32.gtS(nb, p.block), () => f.set(nb, p.block));
+        f.forRange(g, i32.const(0), groups, 1, () => {
+          f.forRange(t, i32.const(0), nb, 1, () => {
+            // src = x + ((t0 + t) · cols + 8g) · 4
+            f.set(
+              src,
+              i64.add(
+                p.x,
+                i64.extendI32U(
+                  i32.shl(
+                    i32.add(i32.mul(i32.add(t0, t), p.cols), i32.shl(g, i32.const(3))),
+                    i32.const(2),
+                  ),
+                ),
+              ),
+            );
+            f.set(a, v128.load(S, src));
+            f.set(b, v128.load(S, src, 16));
+            f.emit(v128.store(S, p.dst, evenOdd ? i8x16.shuffle(a, b, EVEN) : a));
+            f.emit(v128.store(S, p.dst, evenOdd ? i8x16.shuffle(a, b, ODD) : b, 16));
+            f.set(p.dst, i64.add(p.dst, i64.const(32)));
+          });
+        });
+      });
+    },
+    `Copies X (tokens, cols) into blocks of \`block\` tokens, [group][token][8 floats]${
+      evenOdd ? ", each group reordered [x0 x2 x4 x6 | x1 x3 x5 x7] to meet bf16/f16 weights" : ""
+    }.`,
+  );
+}
+
+/**
+ * Emits one tile: `R` rows × `B` tokens over all full column groups, then the tail columns.
+ */
+function emitTile(
+  m: ModuleBuilder,
+  target: KernelTarget,
+  type: FloatStorageType,
+  R: number,
+  B: number,
+): FunctionRef {
+  const fmt = FORMATS[type];
+  const S = target.state;
+  return m.func(
+    `tile_${type}_${R}x${B}`,
+    {
+      w: "i64", // row 0 of the tile
+      rowBytes: "i64",
+      xs: "i64", // the packed block of B tokens
+      groups: "i32",
+      tail: "i32",
+      xt: "i64", // X[t0, 8 · groups]: the tail inputs of the block's first token
+      xStride: "i64", // bytes between tokens in X
+      out: "i64", // out[t0, row 0]
+      outStride: "i64", // bytes between tokens in out
+    },
+    null,
+    (f, p) => {
+      const wp = range(R).map((i) => f.local(`w${i}`, "i64"));
+      const acc = range(R).map((i) => range(B).map((t) => f.local(`acc${i}_${t}`, "v128")));
+      const xv = range(B).map((t) => f.local(`x${t}`, "v128"));
+      const wv = f.local("wv", "v128");
+      const g = f.local("g", "i32"), j = f.local("j", "i32"), s = f.local("s", "f32");
+      // The group's weights as loaded: kept in registers when they fit beside the
+      // accumulators and inputs, else loaded again for the second half (from L1).
+      const load = (i: number) =>
+        range(fmt.vectors).map((k) => v128.load(target.weights, wp[i], 16 * k));
+      const keepRaw = R * B + R * fmt.vectors + B + 2 <= VECTOR_REGISTERS;
+      const raw = keepRaw
+        ? range(R).map((i) => range(fmt.vectors).map((k) => f.local(`raw${i}_${k}`, "v128")))
+        : [];
+      f.set(wp[0], p.w);
+      for (let i = 1; i < R; i++) f.set(wp[i], i64.add(wp[i - 1], p.rowBytes));
+      f.forRange(g, i32.const(0), p.groups, 1, () => {
+        if (keepRaw) {
+          for (let i = 0; i < R; i++) load(i).forEach((v, k) => f.set(raw[i][k], v));
+        }
+        for (const h of [0, 1] as const) {
+          for (let t = 0; t < B; t++) f.set(xv[t], v128.load(S, p.xs, 32 * t + 16 * h));
+          for (let i = 0; i < R; i++) {
+            f.set(wv, fmt.widen(f, keepRaw ? raw[i] : load(i), h));
+            for (let t = 0; t < B; t++) f.set(acc[i][t], madd(target, wv, xv[t], acc[i][t]));
+          }
+        }
+        for (let i = 0; i < R; i++) f.set(wp[i], i64.add(wp[i], i64.const(fmt.groupBytes)));
+        f.set(p.xs, i64.add(p.xs, i64.const(32 * B)));
+      });
+      for (let i = 0; i < R; i++) {
+        for (let t = 0; t < B; t++) {
+          const a = acc[i][t];
+          f.set(
+            s,
+            f32.add(
+              f32.add(f32x4.extractLane(a, 0), f32x4.extractLane(a, 1)),
+              f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
+            ),
+          );
+          const xRow = i64.add(p.xt, i64.mul(p.xStride, i64.const(t)));
+          f.forRange(j, i32.const(0), p.tail, 1, () => {
+            const jj = i64.extendI32U(j);
+            const weight = fmt.scalar(
+              f,
+              target,
+              i64.add(wp[i], i64.mul(jj, i64.const(fmt.elementBytes))),
+            );
+            f.set(
+              s,
+              f32.add(s, f32.mul(weight, f32.load(S, i64.add(xRow, i64.shl(jj, i64.const(2)))))),
+            );
+          });
+          f.emit(f32.store(S, i64.add(p.out, i64.mul(p.outStride, i64.const(t))), s, 4 * i));
+        }
+      }
+    },
+    `${plural(R, "row")} × ${plural(B, "token")} of ${type} weights: ` +
+      `${plural(R * B, "accumulator")}.`,
+  );
+}
+
+/**
+ * Emits `matmul_<type>(w, rowBytes, cols, x, out, outStride, tokens, rowStart, rowEnd,
+ * scratch)`: out[t · outStride + r] = W[r, :] · X[t, :] for r in [rowStart, rowEnd), t <
+ * tokens. Addresses are bytes: `w` (row 0 of W) in the weights memory, the rest in the state
+ * memory; `scratch` holds at least `tokens · cols` floats.
+ *
+ * @param m The module.
+ * @param target Memories and options.
+ * @param type The weights' storage type.
+ * @param plan Tile sizes.
+ * @returns The exported function.
+ */
+export function emitMatMul(
+  m: ModuleBuilder,
+  target: KernelTarget,
+  type: FloatStorageType,
+  plan: TilePlan = DEFAULT_TILES,
+): FunctionRef {
+  const fmt = FORMATS[type];
+  const pack =
+    m.functions.find((f) => f.name === (fmt.evenOdd ? "pack_x_even_odd" : "pack_x_plain")) ??
+      emitPack(m, target, fmt.evenOdd);
+  const tiles = new Map<string, FunctionRef>();
+  const tile = (r: number, b: number) => {
+    const key = `${r}x${b}`;
+    if (!tiles.has(key)) tiles.set(key, emitTile(m, target, type, r, b));
+    return tiles.get(key)!;
+  };
+  for (let r = 1; r <= plan.vectorRows; r++) tile(r, 1);
+  for (let r = 1; r <= plan.rows; r++) for (let b = 1; b <= plan.tokens; b++) tile(r, b);
+
+  return m.func(
+    `matmul_${type}`,
+    {
+      w: "i64",
+      rowBytes: "i32",
+      cols: "i32",
+      x: "i64",
+      out: "i64",
+      outStride: "i32",
+      tokens: "i32",
+      rowStart: "i32",
+      rowEnd: "i32",
+      scratch: "i64",
+    },
+    null,
+    (f, p) => {
+      const r = f.local("r", "i32"), t = f.local("t", "i32");
+      const nr = f.local("nr", "i32"), nb = f.local("nb", "i32"), block = f.local("block", "i32");
+      const rowsPerTile = f.local("rowsPerTile", "i32");
+      const groups = f.local("groups", "i32"), tail = f.local("tail", "i32");
+      const rowBytes = f.local("rowBytes64", "i64"), xs = f.local("xs", "i64");
+      const xStride = f.local("xStride", "i64"), outStride = f.local("outStride64", "i64");
+      f.set(groups, i32.shrU(p.cols, i32.const(3)));
+      f.set(tail, i32.and(p.cols, i32.const(7)));
+      f.set(rowBytes, i64.extendI32U(p.rowBytes));
+      f.set(xStride, i64.extendI32U(i32.shl(p.cols, i32.const(2))));
+      f.set(outStride, i64.extendI32U(i32.shl(p.outStride, i32.const(2))));
+      // One token: the matrix × vector tiles; more: the matrix × matrix ones.
+      f.set(block, i32.const(plan.tokens));
+      f.set(rowsPerTile, i32.const(plan.rows));
+      f.if(i32.eq(p.tokens, i32.const(1)), () => {
+        f.set(block, i32.const(1));
+        f.set(rowsPerTile, i32.const(plan.vectorRows));
+      });
+      f.emit(call(pack, p.x, p.cols, p.tokens, block, p.scratch));
+      f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
+        f.set(nr, i32.sub(p.rowEnd, r));
+        f.if(i32.gtS(nr, rowsPerTile), () => f.set(nr, rowsPerTile));
+        f.set(xs, p.scratch);
+        f.forRange(t, i32.const(0), p.tokens, nb, () => {
+          f.set(nb, i32.sub(p.tokens, t));
+          f.if(i32.gtS(nb, block), () => f.set(nb, block));
+          const args = [
+            i64.add(p.w, i64.mul(i64.extendI32U(r), rowBytes)),
+            rowBytes,
+            xs,
+            groups,
+            tail,
+            i64.add(
+              p.x,
+              i64.add(
+                i64.mul(i64.extendI32U(t), xStride),
+                i64.extendI32U(i32.shl(groups, i32.const(5))),
+              ),
+            ),
+            xStride,
+            i64.add(
+              p.out,
+              i64.add(
+                i64.mul(i64.extendI32U(t), outStride),
+                i64.extendI32U(i32.shl(r, i32.const(2))),
+              ),
+            ),
+            outStride,
+          ];
+          // The tile for (nr, nb): a chain of comparisons over the sizes that exist.
+          const sizes = [...tiles.keys()].map((k) => k.split("x").map(Number));
+          const dispatch = (k: number) => {
+            if (k === sizes.length) return f.emit(call(tile(1, 1), ...args));
+            const [rr, bb] = sizes[k];
+            f.if(
+              i32.and(i32.eq(nr, i32.const(rr)), i32.eq(nb, i32.const(bb))),
+              () => f.emit(call(tile(rr, bb), ...args)),
+              () => dispatch(k + 1),
+            );
+          };
+          dispatch(0);
+          f.set(xs, i64.add(xs, i64.extendI32U(i32.mul(nb, i32.shl(groups, i32.const(5))))));
+        });
+      });
+    },
+    `out (tokens, d) = X (tokens, cols) @ W^T for rows [rowStart, rowEnd) of ${type} weights. ` +
+      `Tiles: ${plan.rows}×${plan.tokens} for prefill, ${plan.vectorRows}×1 for one token.`,
+  );
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

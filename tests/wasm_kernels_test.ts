@@ -1,0 +1,184 @@
+/**
+ * Each WebAssembly kernel against its TypeScript twin (the `ts` backend: `matvec.ts`,
+ * `matmul.ts`, `attention.ts`, which sum in float64) on odd shapes: columns not a multiple of
+ * the 8-column group, one row, rows not divisible by the tile, every token count up to two
+ * tiles, attention heads in groups of 1 to 5. Tolerances are relative to `Σ |w · x|`, the
+ * scale float32 rounding errors grow with. Also: the f16 widening against IEEE's definition
+ * for every finite half, and the results' independence from row splits and batching.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { KernelBackend, MatrixRef } from "../lib/kernels/backend.ts";
+import { F16_TO_F32 } from "../lib/kernels/f16.ts";
+import { createBackend } from "../lib/kernels/steps.ts";
+import type { FloatStorageType } from "../lib/tensor/storage.ts";
+
+const MiB = 2 ** 20;
+
+function memory(bytes: number): WebAssembly.Memory {
+  const pages = BigInt(Math.ceil(bytes / 65536));
+  return new WebAssembly.Memory({
+    initial: pages,
+    maximum: pages,
+    shared: true,
+    address: "i64",
+  } as unknown as WebAssembly.MemoryDescriptor);
+}
+
+const weights = memory(16 * MiB), state = memory(16 * MiB);
+const init = {
+  weights,
+  state,
+  scratch: { byteOffset: 8 * MiB, byteLength: 8 * MiB },
+  maxScores: MiB,
+  maxCols: 4096,
+};
+const wasm = createBackend("wasm", { backend: "wasm", ...init });
+const ts = createBackend("ts", { backend: "ts", ...init });
+const floats = new Float32Array(state.buffer);
+
+/** A deterministic stream in [-1, 1). */
+function randoms(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31 - 1;
+}
+
+/** Random weights of `type` at byte 0 of the weights memory; returns their float values. */
+function fillWeights(type: FloatStorageType, n: number, seed: number): Float64Array {
+  const next = randoms(seed), values = new Float64Array(n);
+  if (type === "f32") {
+    const w = new Float32Array(weights.buffer, 0, n);
+    for (let i = 0; i < n; i++) values[i] = w[i] = next();
+  } else if (type === "bf16") {
+    const w = new Uint16Array(weights.buffer, 0, n), one = new Float32Array(1);
+    for (let i = 0; i < n; i++) {
+      one[0] = next();
+      w[i] = new Uint32Array(one.buffer)[0] >>> 16;
+      values[i] = new Float32Array(Uint32Array.of(w[i] << 16).buffer)[0];
+    }
+  } else {
+    const w = new Uint16Array(weights.buffer, 0, n);
+    // Exponents over the whole normal and subnormal range of half, either sign.
+    for (let i = 0; i < n; i++) {
+      values[i] = F16_TO_F32[w[i] = Math.floor((next() + 1) * 0x3c00) ^ (i & 1 ? 0x8000 : 0)];
+    }
+  }
+  return values;
+}
+
+const X = 0, OUT_WASM = 2 * MiB, OUT_TS = 4 * MiB, OUT_SPLIT = 6 * MiB;
+
+function runMatMul(
+  b: KernelBackend,
+  w: MatrixRef,
+  out: number,
+  tokens: number,
+  r0 = 0,
+  r1 = w.rows,
+) {
+  b.matMul(w, X, out, w.rows, tokens, r0, r1);
+}
+
+for (const type of ["bf16", "f16", "f32"] as const) {
+  Deno.test(`matmul_${type}: odd shapes agree with the TypeScript twin`, () => {
+    const shapes = [[1, 1], [1, 8], [3, 7], [4, 9], [5, 16], [7, 13], [10, 37], [13, 64], [
+      17,
+      255,
+    ]];
+    for (const [rows, cols] of shapes) {
+      const w = { type, byteOffset: 0, rows, cols };
+      const values = fillWeights(type, rows * cols, rows * 31 + cols);
+      for (const tokens of [1, 2, 3, 4, 5, 7]) {
+        const next = randoms(tokens);
+        for (let i = 0; i < tokens * cols; i++) floats[X / 4 + i] = next();
+        runMatMul(wasm, w, OUT_WASM, tokens);
+        runMatMul(ts, w, OUT_TS, tokens);
+        for (let t = 0; t < tokens; t++) {
+          for (let r = 0; r < rows; r++) {
+            let scale = 0;
+            for (let j = 0; j < cols; j++) {
+              scale += Math.abs(values[r * cols + j] * floats[X / 4 + t * cols + j]);
+            }
+            const a = floats[OUT_WASM / 4 + t * rows + r], b = floats[OUT_TS / 4 + t * rows + r];
+            assert.ok(
+              Math.abs(a - b) <= 1e-6 * scale + 1e-30,
+              `${type} ${rows}×${cols}, ${tokens} tokens, out[${t}, ${r}]: wasm ${a}, ts ${b}`,
+            );
+          }
+        }
+      }
+    }
+  });
+
+  Deno.test(`matmul_${type}: any row split and any batch give the same bits`, () => {
+    const rows = 23, cols = 45, tokens = 6;
+    const w = { type, byteOffset: 0, rows, cols };
+    fillWeights(type, rows * cols, 5);
+    const next = randoms(9);
+    for (let i = 0; i < tokens * cols; i++) floats[X / 4 + i] = next();
+    runMatMul(wasm, w, OUT_WASM, tokens);
+    for (const [a, b] of [[0, 1], [1, 8], [8, 23]]) runMatMul(wasm, w, OUT_SPLIT, tokens, a, b);
+    assert.deepEqual(
+      floats.subarray(OUT_SPLIT / 4, OUT_SPLIT / 4 + rows * tokens),
+      floats.subarray(OUT_WASM / 4, OUT_WASM / 4 + rows * tokens),
+    );
+    for (let t = 0; t < tokens; t++) {
+      wasm.matMul(w, X + 4 * t * cols, OUT_SPLIT + 4 * t * rows, rows, 1, 0, rows);
+    }
+    assert.deepEqual(
+      floats.subarray(OUT_SPLIT / 4, OUT_SPLIT / 4 + rows * tokens),
+      floats.subarray(OUT_WASM / 4, OUT_WASM / 4 + rows * tokens),
+    );
+  });
+}
+
+Deno.test("matmul_f16 widens every finite half exactly as IEEE 754 defines it", () => {
+  // Row r holds the halves 8r .. 8r + 7; x = e_j picks column j, so out[r] is one half widened.
+  const halves = new Uint16Array(weights.buffer, 0, 65536);
+  for (let i = 0; i < 65536; i++) halves[i] = i;
+  const w = { type: "f16", byteOffset: 0, rows: 8192, cols: 8 } as const;
+  let checked = 0;
+  for (let j = 0; j < 8; j++) {
+    for (let k = 0; k < 8; k++) floats[X / 4 + k] = k === j ? 1 : 0;
+    runMatMul(wasm, w, OUT_WASM, 1);
+    for (let r = 0; r < 8192; r++) {
+      const bits = 8 * r + j;
+      const row = halves.subarray(8 * r, 8 * r + 8);
+      // Rows holding an infinity or NaN give NaN or infinite sums whatever the widening.
+      if (row.some((h) => (h & 0x7c00) === 0x7c00)) continue;
+      const expected = F16_TO_F32[bits] === 0 ? 0 : F16_TO_F32[bits]; // -0 · 1 + 0s sums to +0
+      assert.equal(floats[OUT_WASM / 4 + r], expected, `half 0x${bits.toString(16)}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, 65536 - 2 * 1024);
+});
+
+Deno.test("attention: grouped heads, odd position counts and head sizes agree with the twin", () => {
+  const KEYS = MiB, VALUES = 2 * MiB, Q = 3 * MiB, OUT_A = 4 * MiB, OUT_B = 5 * MiB;
+  const cases = [
+    { headDim: 8, kvHeads: 1, group: 1, positions: 1 },
+    { headDim: 16, kvHeads: 2, group: 3, positions: 5 },
+    { headDim: 64, kvHeads: 3, group: 4, positions: 37 },
+    { headDim: 128, kvHeads: 2, group: 5, positions: 130 },
+    { headDim: 64, kvHeads: 1, group: 8, positions: 257 },
+  ];
+  for (const c of cases) {
+    const kvDim = c.kvHeads * c.headDim, nHeads = c.kvHeads * c.group;
+    const next = randoms(c.positions);
+    for (let i = 0; i < c.positions * kvDim; i++) {
+      floats[KEYS / 4 + i] = 2 * next();
+      floats[VALUES / 4 + i] = next();
+    }
+    for (let i = 0; i < nHeads * c.headDim; i++) floats[Q / 4 + i] = 2 * next();
+    for (const [b, out] of [[wasm, OUT_A], [ts, OUT_B]] as const) {
+      b.attention(Q, out, KEYS, VALUES, kvDim, c.headDim, c.kvHeads, c.group, c.positions);
+    }
+    for (let i = 0; i < nHeads * c.headDim; i++) {
+      const a = floats[OUT_A / 4 + i], b = floats[OUT_B / 4 + i];
+      assert.ok(Math.abs(a - b) <= 2e-6, `${JSON.stringify(c)} out[${i}]: wasm ${a}, ts ${b}`);
+    }
+  }
+});
