@@ -198,7 +198,7 @@ def make_weights(p, dtype, tied, seed, residual_gain):
     def norm():
         return 1.0 + 0.25 * torch.randn(dim, generator=g)
 
-    sd = {"tok_embeddings.weight": torch.randn(p["vocab_size"], dim, generator=g) * (0.5 if tied else 1.0)}
+    sd = {"tok_embeddings.weight": torch.randn(p["vocab_size"], dim, generator=g) * (0.35 if tied else 1.0)}
     for i in range(p["n_layers"]):
         pre = f"layers.{i}."
         sd[pre + "attention.wq.weight"] = linear(n_heads * head_dim, dim, 1.5)
@@ -212,7 +212,7 @@ def make_weights(p, dtype, tied, seed, residual_gain):
         sd[pre + "ffn_norm.weight"] = norm()
     sd["norm.weight"] = norm()
     if not tied:
-        sd["output.weight"] = linear(p["vocab_size"], dim, 4.0)
+        sd["output.weight"] = linear(p["vocab_size"], dim, 2.5)
     return {k: v.to(TORCH_DTYPES[dtype]).contiguous().clone() for k, v in sd.items()}
 
 
