@@ -30,7 +30,6 @@
 
 import { ContextError, TokenizerError, UsageError } from "../errors.ts";
 import type { BackendName, MatrixRef } from "../kernels/backend.ts";
-import { type Matrix, matrixView, readRow } from "../kernels/matrix.ts";
 import { rmsNorm } from "../kernels/rmsnorm.ts";
 import { rope, ropeHalves, type RopeTable, ropeTable } from "../kernels/rope.ts";
 import {
@@ -43,6 +42,7 @@ import {
   type StepsInit,
   swiGlu,
 } from "../kernels/steps.ts";
+import { TS_MATRIX_KERNELS, type TsMatrixKernels } from "../kernels/ts_backend.ts";
 import { compileKernels } from "../kernels/wasm/kernels.ts";
 import { Pool } from "../parallel/pool.ts";
 import { type Checkpoint, matrixOfTensor, tensorFloats } from "./checkpoint.ts";
@@ -125,7 +125,7 @@ export class Transformer implements Disposable {
 
   #pool: Pool;
   #state: RunState;
-  #embedding: Matrix;
+  #embedding: EmbeddingRows;
   #layers: LayerWeights[];
   #finalNorm: Float32Array;
   #output: MatrixRef;
@@ -143,7 +143,7 @@ export class Transformer implements Disposable {
       kernels: BackendName;
       pool: Pool;
       state: RunState;
-      embedding: Matrix;
+      embedding: EmbeddingRows;
       layers: LayerWeights[];
       finalNorm: Float32Array;
       output: MatrixRef;
@@ -241,13 +241,7 @@ export class Transformer implements Disposable {
       });
     }
     const embeddingRef = matrix("tok_embeddings.weight");
-    const embedding = matrixView(
-      embeddingRef.type,
-      weights.buffer,
-      embeddingRef.byteOffset,
-      embeddingRef.rows,
-      embeddingRef.cols,
-    );
+    const embedding = new EmbeddingRows(weights.buffer, embeddingRef);
     const output = checkpoint.tiedEmbeddings ? embeddingRef : matrix("output.weight");
     const finalNorm = tensorFloats(checkpoint, "norm.weight");
     const rope = ropeTable(config.headDim, config.ropeTheta, config.ropeScaling, contextLength);
@@ -413,7 +407,7 @@ export class Transformer implements Disposable {
     const heads = { nHeads, nKvHeads, headDim };
 
     // x (T, dim) = embedding rows
-    for (let t = 0; t < n; t++) readRow(x, t * dim, this.#embedding, tokens[t]);
+    for (let t = 0; t < n; t++) this.#embedding.read(tokens[t], x, t * dim);
 
     for (let layer = 0; layer < nLayers; layer++) {
       options.signal?.throwIfAborted();
@@ -469,4 +463,20 @@ export class Transformer implements Disposable {
 /** x[i] += y[i] for i < n. */
 function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
   for (let i = 0; i < n; i++) x[i] += y[i];
+}
+
+/** Rows of the embedding table, widened to float32 one token at a time, whatever their type. */
+class EmbeddingRows {
+  #kernels: TsMatrixKernels;
+  #matrix: ReturnType<TsMatrixKernels["view"]>;
+
+  constructor(weights: ArrayBufferLike, ref: MatrixRef) {
+    this.#kernels = TS_MATRIX_KERNELS[ref.type];
+    this.#matrix = this.#kernels.view(weights, ref);
+  }
+
+  /** `out[offset ..] = embedding[token, :]`. */
+  read(token: number, out: Float32Array, offset: number): void {
+    this.#kernels.readRow(this.#matrix, token, out, offset);
+  }
 }
