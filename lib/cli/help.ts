@@ -8,7 +8,8 @@ import { KERNELS_HELP } from "./kernels.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
-                     tokenizer.model). Default: $LLAMA_MODEL, then
+                     tokenizer.model) or Hugging Face folder (config.json,
+                     model*.safetensors, tokenizer.json). Default: $LLAMA_MODEL, then
                      ~/.llama/checkpoints/Llama3.1-8B-Instruct/, then
                      ./models-original/Meta-Llama-3.1-8B-Instruct/`;
 
@@ -96,8 +97,8 @@ Examples:
 `,
   info: `Usage: llama info [--model DIR] [--json]
 
-Prints every tensor with dtype and shape, the hyperparameters from params.json,
-the derived values, the parameter count and size.
+Prints every tensor with dtype and shape, the hyperparameters from params.json
+(or config.json), the derived values, the parameter count and size.
 
 Options:
 ${MODEL_HELP}

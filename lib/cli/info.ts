@@ -1,7 +1,8 @@
 /**
- * The `info` command: a model's metadata. Lists every tensor with its dtype and shape, the
- * hyperparameters of `params.json`, the sizes derived from them and the parameter count,
- * as readable text or as one JSON object.
+ * The `info` command: a model's metadata. Lists every tensor with its dtype and shape (and, for
+ * a Hugging Face folder, its name in the file), the hyperparameters of `params.json` or
+ * `config.json`, the sizes derived from them and the parameter count, as readable text or as
+ * one JSON object.
  *
  * @example
  * ```ts
@@ -19,8 +20,8 @@ import type { Checkpoint } from "../model/checkpoint.ts";
 
 /** The JSON form of `info --json`. */
 export interface InfoJson {
-  tensors: Array<{ name: string; dtype: string; shape: number[] }>;
-  /** `params.json` as written. */
+  tensors: Array<{ name: string; dtype: string; shape: number[]; source_name?: string }>;
+  /** `params.json` (or `config.json`) as written. */
   params: Record<string, unknown>;
   derived: {
     head_dim: number;
@@ -53,8 +54,15 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   for (const file of checkpoint.weights.files) {
     lines.push(`  weights: ${file.path} (${formatBytes(file.byteLength)}, ${placed})`);
   }
+  if (checkpoint.format === "huggingface") {
+    lines.push(
+      "  format: Hugging Face safetensors; q/k rows in rotate_half order (RoPE rotates halves)",
+    );
+  }
   lines.push("");
-  lines.push("hyperparameters (params.json):");
+  lines.push(
+    `hyperparameters (${checkpoint.format === "huggingface" ? "config.json" : "params.json"}):`,
+  );
   const paramRows = Object.entries(info.params).map(([k, v]) => [k, JSON.stringify(v)]);
   lines.push(...table(paramRows, "  "));
   lines.push("");
@@ -62,7 +70,13 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   lines.push(...table([
     ["head_dim", `${d.head_dim}`, `dim / n_heads = ${config.dim} / ${config.nHeads}`],
     ["kv_dim", `${d.kv_dim}`, `n_kv_heads * head_dim = ${config.nKvHeads} * ${config.headDim}`],
-    ["hidden_dim", `${d.hidden_dim}`, "feed-forward size, as Meta's reference computes it"],
+    [
+      "hidden_dim",
+      `${d.hidden_dim}`,
+      checkpoint.format === "huggingface"
+        ? "feed-forward size: intermediate_size"
+        : "feed-forward size, as Meta's reference computes it",
+    ],
     ["n_rep", `${d.n_rep}`, "query heads per key/value head"],
     [
       "tied_embeddings",
@@ -76,7 +90,10 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   lines.push("");
   lines.push(`tensors (${info.tensors.length}):`);
   lines.push(
-    ...table(info.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(", ")}]`]), "  "),
+    ...table(
+      info.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(", ")}]`, t.source_name ?? ""]),
+      "  ",
+    ),
   );
   return lines.join("\n");
 }
@@ -96,7 +113,8 @@ export function describeCheckpoint(checkpoint: Checkpoint): InfoJson {
     const numel = t.shape.reduce((a, b) => a * b, 1);
     parameterCount += numel;
     sizeBytes += t.byteLength;
-    tensors.push({ name: t.name, dtype: t.type, shape: [...t.shape] });
+    const tensor = { name: t.name, dtype: t.type, shape: [...t.shape] };
+    tensors.push(t.sourceName === t.name ? tensor : { ...tensor, source_name: t.sourceName });
   }
   return {
     tensors,

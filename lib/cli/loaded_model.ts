@@ -10,7 +10,7 @@ import type { BackendName } from "../kernels/backend.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 import { Transformer } from "../model/transformer.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
+import { modelDir, openCheckpoint, openModelTokenizer } from "./model_files.ts";
 import { writeErr } from "./terminal.ts";
 
 /** A model ready to generate. */
@@ -19,6 +19,8 @@ export class LoadedModel implements Disposable {
   readonly checkpoint: Checkpoint;
   readonly tokenizer: Tokenizer;
   readonly transformer: Transformer;
+  /** Ids that end a generation (the folder's `generation_config.json`), or the defaults. */
+  readonly stopTokens: readonly number[] | undefined;
   /** Milliseconds from start of loading to ready. */
   readonly loadMs: number;
 
@@ -27,12 +29,14 @@ export class LoadedModel implements Disposable {
     checkpoint: Checkpoint,
     tokenizer: Tokenizer,
     transformer: Transformer,
+    stopTokens: readonly number[] | undefined,
     loadMs: number,
   ) {
     this.dir = dir;
     this.checkpoint = checkpoint;
     this.tokenizer = tokenizer;
     this.transformer = transformer;
+    this.stopTokens = stopTokens;
     this.loadMs = loadMs;
   }
 
@@ -51,7 +55,7 @@ export class LoadedModel implements Disposable {
     const started = performance.now();
     const dir = modelDir(modelFlag);
     if (!quiet) writeErr(`loading ${dir} …\n`);
-    const tokenizer = openTokenizer(dir);
+    const { tokenizer, stopTokens } = openModelTokenizer(dir);
     const checkpoint = openCheckpoint(dir);
     try {
       const transformer = await Transformer.create(checkpoint, {
@@ -71,7 +75,7 @@ export class LoadedModel implements Disposable {
             `${checkpoint.weights.mapped ? "" : " (weights copied into memory)"}\n`,
         );
       }
-      return new LoadedModel(dir, checkpoint, tokenizer, transformer, loadMs);
+      return new LoadedModel(dir, checkpoint, tokenizer, transformer, stopTokens, loadMs);
     } catch (error) {
       checkpoint.close();
       throw error;

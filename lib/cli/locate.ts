@@ -1,7 +1,8 @@
 /**
  * Finds the model folder: the `--model` value, else the `LLAMA_MODEL` environment variable,
  * else the folders Meta's download tool and the seed project use. A folder counts when it
- * holds `consolidated.00.pth`.
+ * holds `consolidated.00.pth` (Meta's format) or `config.json` with `model.safetensors` or
+ * `model.safetensors.index.json` (a Hugging Face folder).
  *
  * @example
  * ```ts
@@ -15,6 +16,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { CheckpointError } from "../errors.ts";
+import { isHuggingFaceFolder } from "../model/hf_checkpoint.ts";
 
 /** Where `llama model download --source meta --model-id Llama3.1-8B-Instruct` puts the files. */
 export const META_CHECKPOINT_DIR = join(".llama", "checkpoints", "Llama3.1-8B-Instruct");
@@ -38,7 +40,8 @@ export interface LocateOptions {
  * is an error, not a silent fall-back to another model. Without one, the first of
  * `~/.llama/checkpoints/Llama3.1-8B-Instruct/` and `./models-original/Meta-Llama-3.1-8B-Instruct/`
  * that holds `consolidated.00.pth` wins. A leading `~/` is expanded; a path to the
- * `consolidated.00.pth` file itself stands for its folder.
+ * `consolidated.00.pth` file itself (or to a `.safetensors` file or the shard index) stands for
+ * its folder.
  *
  * @param explicit The `--model` value, if given.
  * @param options Environment overrides (tests).
@@ -54,7 +57,9 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
       path = join(home, path.slice(1));
     }
     path = resolve(cwd, path);
-    return path.endsWith(".pth") && isFile(path) ? dirname(path) : path;
+    const weightsFile = path.endsWith(".pth") || path.endsWith(".safetensors") ||
+      path.endsWith(".safetensors.index.json");
+    return weightsFile && isFile(path) ? dirname(path) : path;
   };
 
   const candidates: Array<{ dir: string; why: string }> = [];
@@ -71,16 +76,18 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
   }
 
   for (const { dir } of candidates) {
-    if (isFile(join(dir, "consolidated.00.pth"))) return dir;
+    if (isFile(join(dir, "consolidated.00.pth")) || isHuggingFaceFolder(dir)) return dir;
   }
   const searched = candidates.map(({ dir, why }) => `    ${dir} (${why})`).join("\n");
   throw new CheckpointError(
-    `expected a model folder holding consolidated.00.pth, found none; searched:\n${searched}`,
+    "expected a model folder holding consolidated.00.pth (Meta's) or config.json and " +
+      `model.safetensors (Hugging Face's), found none; searched:\n${searched}`,
     {
       fix: "download the weights with Meta's tool: `pip install llama-stack` then `llama " +
         "model download --source meta --model-id Llama3.1-8B-Instruct` (it puts them in " +
         "~/.llama/checkpoints/Llama3.1-8B-Instruct/), or pass --model <folder> / set " +
-        "LLAMA_MODEL",
+        "LLAMA_MODEL; a Hugging Face model folder (e.g. meta-llama/Llama-3.2-1B-Instruct) " +
+        "works too",
     },
   );
 }

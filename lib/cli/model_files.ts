@@ -1,29 +1,79 @@
 /**
  * Opening what a command needs from the model folder: the checkpoint and the
- * tokenizer, found with {@linkcode locateModelDir}.
+ * tokenizer, found with {@linkcode locateModelDir}. A folder is read as Meta's
+ * format when it holds `consolidated.00.pth`, else as a Hugging Face folder
+ * (`config.json`, safetensors, `tokenizer.json`) when it is one.
  *
  * @module
  */
 
 import { join } from "node:path";
-import { type Checkpoint, loadCheckpoint } from "../model/checkpoint.ts";
+import { type Checkpoint, loadCheckpoint, WEIGHTS_FILE } from "../model/checkpoint.ts";
+import { isHuggingFaceFolder, loadHuggingFaceCheckpoint } from "../model/hf_checkpoint.ts";
+import { HF_CONFIG_FILE } from "../model/hf_config.ts";
+import { HF_TOKENIZER_FILE, loadHuggingFaceTokenizer } from "../tokenizer/hf_tokenizer.ts";
 import { locateModelDir } from "./locate.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 
 /** The tokenizer file name in Meta's checkpoint folder. */
 export const TOKENIZER_FILE = "tokenizer.model";
 
+/** A model folder's tokenizer and, when the folder says, the ids that end a generation. */
+export interface ModelTokenizer {
+  /** The tokenizer. */
+  readonly tokenizer: Tokenizer;
+  /** Stop ids from `generation_config.json`; `undefined`: Llama 3.1's defaults. */
+  readonly stopTokens: readonly number[] | undefined;
+}
+
 /** Resolves the model folder from `--model` or the default places. */
 export function modelDir(flag: string | boolean | undefined): string {
   return locateModelDir(typeof flag === "string" ? flag : undefined);
 }
 
-/** Loads `tokenizer.model` from a model folder. */
+/** Loads the tokenizer of a model folder (`tokenizer.model`, or `tokenizer.json`). */
 export function openTokenizer(dir: string): Tokenizer {
-  return Tokenizer.load(join(dir, TOKENIZER_FILE));
+  return openModelTokenizer(dir).tokenizer;
 }
 
-/** Maps the checkpoint of a model folder. */
+/**
+ * Loads a model folder's tokenizer: `tokenizer.json` and its side files in a Hugging Face
+ * folder that has one, else `tokenizer.model`.
+ *
+ * @param dir The model folder.
+ * @returns The tokenizer and its stop ids.
+ */
+export function openModelTokenizer(dir: string): ModelTokenizer {
+  if (isHuggingFaceModel(dir) && exists(join(dir, HF_TOKENIZER_FILE))) {
+    const { tokenizer, stopIds } = loadHuggingFaceTokenizer(dir, configEosTokenId(dir));
+    return { tokenizer, stopTokens: stopIds };
+  }
+  return { tokenizer: Tokenizer.load(join(dir, TOKENIZER_FILE)), stopTokens: undefined };
+}
+
+/** Maps the checkpoint of a model folder, Meta's or Hugging Face's. */
 export function openCheckpoint(dir: string): Checkpoint {
-  return loadCheckpoint(dir);
+  return isHuggingFaceModel(dir) ? loadHuggingFaceCheckpoint(dir) : loadCheckpoint(dir);
+}
+
+/** A Hugging Face folder without Meta's weights beside it (those win). */
+function isHuggingFaceModel(dir: string): boolean {
+  return !exists(join(dir, WEIGHTS_FILE)) && isHuggingFaceFolder(dir);
+}
+
+/** `config.json`'s `eos_token_id`, if it can be read (the checkpoint loader checks the file). */
+function configEosTokenId(dir: string): unknown {
+  try {
+    return JSON.parse(Deno.readTextFileSync(join(dir, HF_CONFIG_FILE)))?.eos_token_id;
+  } catch {
+    return undefined;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
 }

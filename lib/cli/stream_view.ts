@@ -63,6 +63,7 @@ export async function streamGeneration(
     : run.maxTokens;
   const generation = generate(session, prompt, {
     tokenizer: model.tokenizer,
+    stopTokens: model.stopTokens,
     maxNewTokens,
     sampler: createSampler(run.sampler),
     signal: controller.signal,

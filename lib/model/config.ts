@@ -20,6 +20,7 @@
  */
 
 import { ConfigError } from "../errors.ts";
+import { LLAMA31_ROPE_SCALING, type RopeScaling } from "../kernels/rope.ts";
 
 /** Llama 3 hyperparameters and derived sizes (a frozen object). */
 export interface ModelConfig {
@@ -33,25 +34,33 @@ export interface ModelConfig {
   readonly nKvHeads: number;
   /** Number of tokens the embedding and output layers know. */
   readonly vocabSize: number;
-  /** The feed-forward size is rounded up to a multiple of this. */
-  readonly multipleOf: number;
+  /**
+   * The feed-forward size is rounded up to a multiple of this; `null` when the config gives
+   * the size itself (`intermediate_size` in `config.json`).
+   */
+  readonly multipleOf: number | null;
   /** Scales the feed-forward size, or `null`. */
   readonly ffnDimMultiplier: number | null;
   /** RMSNorm epsilon. */
   readonly normEps: number;
   /** RoPE base frequency. */
   readonly ropeTheta: number;
-  /** Llama 3.1 RoPE frequency scaling for long contexts. */
+  /** Llama 3.1 RoPE frequency scaling for long contexts: `ropeScaling !== null`. */
   readonly useScaledRope: boolean;
+  /** The scaling's constants (Meta's 8, 1, 4, 8192 for `use_scaled_rope`), or `null`. */
+  readonly ropeScaling: RopeScaling | null;
   /** Size of one attention head: `dim / nHeads`. */
   readonly headDim: number;
   /** Size of all key (or value) heads together: `nKvHeads * headDim`. */
   readonly kvDim: number;
   /** Feed-forward (SwiGLU) hidden size, as Meta's reference computes it. */
   readonly hiddenDim: number;
-  /** Longest context the model was trained for: 131072 with scaled RoPE, else 8192. */
+  /**
+   * Longest context the model was trained for: from `params.json` 131072 with scaled RoPE,
+   * else 8192; from `config.json` its `max_position_embeddings`.
+   */
   readonly maxContext: number;
-  /** The parsed `params.json`, as written (frozen). */
+  /** The parsed config file (`params.json` or `config.json`), as written (frozen). */
   readonly params: Readonly<Record<string, unknown>>;
 }
 
@@ -71,88 +80,188 @@ const FIX = "use the params.json that came with the checkpoint (Meta's `llama mo
  * sizes disagree (e.g. `dim` not divisible by `n_heads`).
  */
 export function parseModelConfig(json: string, path: string): ModelConfig {
+  const params = readConfigObject(json, path, FIX);
+  const read = new ConfigFields(params, path, FIX);
+
+  const dim = read.positiveInt("dim");
+  const nHeads = read.positiveInt("n_heads");
+  const multipleOf = read.positiveInt("multiple_of", 256);
+  const ffnDimMultiplier = params.ffn_dim_multiplier == null
+    ? null
+    : read.positiveNumber("ffn_dim_multiplier", 1);
+  const useScaledRope = read.boolean("use_scaled_rope", false);
+  return finishModelConfig(
+    {
+      dim,
+      nLayers: read.positiveInt("n_layers"),
+      nHeads,
+      nKvHeads: read.positiveInt("n_kv_heads", nHeads),
+      vocabSize: read.positiveInt("vocab_size"),
+      multipleOf,
+      ffnDimMultiplier,
+      hiddenDim: feedForwardHiddenDim(dim, multipleOf, ffnDimMultiplier),
+      normEps: read.positiveNumber("norm_eps", 1e-5),
+      ropeTheta: read.positiveNumber("rope_theta", 500000),
+      ropeScaling: useScaledRope ? LLAMA31_ROPE_SCALING : null,
+      maxContext: useScaledRope ? 131072 : 8192,
+    },
+    { dim: "dim", nHeads: "n_heads", nKvHeads: "n_kv_heads" },
+    params,
+    path,
+    FIX,
+  );
+}
+
+/** The sizes a config file gives, before the shared checks and derivations. */
+export interface ConfigSizes {
+  readonly dim: number;
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly vocabSize: number;
+  readonly multipleOf: number | null;
+  readonly ffnDimMultiplier: number | null;
+  readonly hiddenDim: number;
+  readonly normEps: number;
+  readonly ropeTheta: number;
+  readonly ropeScaling: RopeScaling | null;
+  readonly maxContext: number;
+}
+
+/**
+ * The checks every config format shares (heads divide the width, an even head size, query
+ * heads a multiple of key/value heads), then the frozen {@linkcode ModelConfig}.
+ *
+ * @param sizes What the file gave.
+ * @param keys The file's own names for width and head counts, for messages.
+ * @param params The parsed file, kept in the config.
+ * @param path The file, for messages.
+ * @param fix What to tell the user when the sizes disagree.
+ * @returns The frozen config.
+ * @throws {ConfigError} When the sizes disagree.
+ */
+export function finishModelConfig(
+  sizes: ConfigSizes,
+  keys: { readonly dim: string; readonly nHeads: string; readonly nKvHeads: string },
+  params: Record<string, unknown>,
+  path: string,
+  fix: string,
+): ModelConfig {
+  const { dim, nHeads, nKvHeads } = sizes;
+  if (dim % nHeads !== 0) {
+    throw new ConfigError(
+      `expected "${keys.dim}" (${dim}) to be a multiple of "${keys.nHeads}" (${nHeads})`,
+      { path, fix },
+    );
+  }
+  const headDim = dim / nHeads;
+  if (headDim % 2 !== 0) {
+    throw new ConfigError(
+      `expected an even head size for RoPE, found ${keys.dim} / ${keys.nHeads} = ${headDim}`,
+      { path, fix },
+    );
+  }
+  if (nHeads % nKvHeads !== 0) {
+    throw new ConfigError(
+      `expected "${keys.nHeads}" (${nHeads}) to be a multiple of "${keys.nKvHeads}" (${nKvHeads})`,
+      { path, fix },
+    );
+  }
+  return Object.freeze({
+    dim,
+    nLayers: sizes.nLayers,
+    nHeads,
+    nKvHeads,
+    vocabSize: sizes.vocabSize,
+    multipleOf: sizes.multipleOf,
+    ffnDimMultiplier: sizes.ffnDimMultiplier,
+    normEps: sizes.normEps,
+    ropeTheta: sizes.ropeTheta,
+    useScaledRope: sizes.ropeScaling !== null,
+    ropeScaling: sizes.ropeScaling === null ? null : Object.freeze({ ...sizes.ropeScaling }),
+    headDim,
+    kvDim: nKvHeads * headDim,
+    hiddenDim: sizes.hiddenDim,
+    maxContext: sizes.maxContext,
+    params: deepFreeze(params),
+  });
+}
+
+/**
+ * Parses a config file's text, which must be one JSON object.
+ *
+ * @param json The text.
+ * @param path The file, for messages.
+ * @param fix What to tell the user.
+ * @returns The object.
+ * @throws {ConfigError} When the text is not JSON or not an object.
+ */
+export function readConfigObject(json: string, path: string, fix: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
   } catch (error) {
     throw new ConfigError(`expected JSON, found invalid text: ${(error as Error).message}`, {
       path,
-      fix: FIX,
+      fix,
     });
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError("expected a JSON object of hyperparameters", { path, fix: FIX });
+    throw new ConfigError("expected a JSON object of hyperparameters", { path, fix });
   }
-  const params = parsed as Record<string, unknown>;
+  return parsed as Record<string, unknown>;
+}
 
-  const bad = (key: string, expected: string): never => {
-    const found = key in params ? `found ${JSON.stringify(params[key])}` : "found no such key";
-    throw new ConfigError(`expected "${key}" to be ${expected}, ${found}`, { path, fix: FIX });
-  };
-  const positiveInt = (key: string, fallback?: number): number => {
-    const value = params[key] ?? fallback;
-    if (!Number.isSafeInteger(value) || (value as number) <= 0) bad(key, "a positive integer");
-    return value as number;
-  };
-  const positiveNumber = (key: string, fallback: number): number => {
-    const value = params[key] ?? fallback;
-    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-      bad(key, "a positive number");
+/** Reads typed keys of a config object; a bad value is a ConfigError naming key and value. */
+export class ConfigFields {
+  /**
+   * @param params The parsed object (or a nested object of it).
+   * @param path The file, for messages.
+   * @param fix What to tell the user.
+   * @param prefix Written before each key in messages (e.g. `rope_scaling.`).
+   */
+  constructor(
+    readonly params: Record<string, unknown>,
+    readonly path: string,
+    readonly fix: string,
+    readonly prefix = "",
+  ) {}
+
+  /** Throws the ConfigError for `key`, saying what was expected and found. */
+  bad(key: string, expected: string): never {
+    const found = key in this.params
+      ? `found ${JSON.stringify(this.params[key])}`
+      : "found no such key";
+    throw new ConfigError(`expected "${this.prefix}${key}" to be ${expected}, ${found}`, {
+      path: this.path,
+      fix: this.fix,
+    });
+  }
+
+  /** A positive integer; `fallback` when the key is absent or null (required without one). */
+  positiveInt(key: string, fallback?: number): number {
+    const value = this.params[key] ?? fallback;
+    if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+      this.bad(key, "a positive integer");
     }
     return value as number;
-  };
-
-  const dim = positiveInt("dim");
-  const nLayers = positiveInt("n_layers");
-  const nHeads = positiveInt("n_heads");
-  const nKvHeads = positiveInt("n_kv_heads", nHeads);
-  const vocabSize = positiveInt("vocab_size");
-  const multipleOf = positiveInt("multiple_of", 256);
-  const ffnDimMultiplier = params.ffn_dim_multiplier == null
-    ? null
-    : positiveNumber("ffn_dim_multiplier", 1);
-  const normEps = positiveNumber("norm_eps", 1e-5);
-  const ropeTheta = positiveNumber("rope_theta", 500000);
-  const useScaledRope = params.use_scaled_rope ?? false;
-  if (typeof useScaledRope !== "boolean") bad("use_scaled_rope", "true or false");
-
-  if (dim % nHeads !== 0) {
-    throw new ConfigError(
-      `expected "dim" (${dim}) to be a multiple of "n_heads" (${nHeads})`,
-      { path, fix: FIX },
-    );
-  }
-  const headDim = dim / nHeads;
-  if (headDim % 2 !== 0) {
-    throw new ConfigError(
-      `expected an even head size for RoPE, found dim / n_heads = ${headDim}`,
-      { path, fix: FIX },
-    );
-  }
-  if (nHeads % nKvHeads !== 0) {
-    throw new ConfigError(
-      `expected "n_heads" (${nHeads}) to be a multiple of "n_kv_heads" (${nKvHeads})`,
-      { path, fix: FIX },
-    );
   }
 
-  return Object.freeze({
-    dim,
-    nLayers,
-    nHeads,
-    nKvHeads,
-    vocabSize,
-    multipleOf,
-    ffnDimMultiplier,
-    normEps,
-    ropeTheta,
-    useScaledRope: useScaledRope as boolean,
-    headDim,
-    kvDim: nKvHeads * headDim,
-    hiddenDim: feedForwardHiddenDim(dim, multipleOf, ffnDimMultiplier),
-    maxContext: useScaledRope ? 131072 : 8192,
-    params: deepFreeze(params),
-  });
+  /** A positive finite number; `fallback` when absent or null (required without one). */
+  positiveNumber(key: string, fallback?: number): number {
+    const value = this.params[key] ?? fallback;
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+      this.bad(key, "a positive number");
+    }
+    return value as number;
+  }
+
+  /** `true` or `false`; `fallback` when absent or null. */
+  boolean(key: string, fallback: boolean): boolean {
+    const value = this.params[key] ?? fallback;
+    if (typeof value !== "boolean") this.bad(key, "true or false");
+    return value as boolean;
+  }
 }
 
 /**

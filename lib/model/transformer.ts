@@ -31,7 +31,7 @@
 import { ContextError, TokenizerError, UsageError } from "../errors.ts";
 import type { BackendName, MatrixRef } from "../kernels/backend.ts";
 import { rmsNorm } from "../kernels/rmsnorm.ts";
-import { rope, type RopeTable, ropeTable } from "../kernels/rope.ts";
+import { rope, ropeHalves, type RopeTable, ropeTable } from "../kernels/rope.ts";
 import {
   attention,
   encodeSteps,
@@ -74,6 +74,12 @@ export interface ForwardOptions {
   /** Checked before every layer; an aborted signal rejects with its reason. */
   signal?: AbortSignal;
 }
+
+/** The RoPE kernel for each layout of the query/key rows. */
+const ROTATIONS: { readonly [L in Checkpoint["ropeLayout"]]: typeof rope } = {
+  interleaved: rope,
+  halves: ropeHalves,
+};
 
 /** Default context length: Llama 3's original window. */
 export const DEFAULT_CONTEXT_LENGTH = 8192;
@@ -124,6 +130,8 @@ export class Transformer implements Disposable {
   #finalNorm: Float32Array;
   #output: MatrixRef;
   #rope: RopeTable;
+  /** `rope` for Meta's interleaved pairs, `ropeHalves` for Hugging Face's rotate_half rows. */
+  #rotate: typeof rope;
   #busy = false;
   #closed = false;
 
@@ -140,6 +148,7 @@ export class Transformer implements Disposable {
       finalNorm: Float32Array;
       output: MatrixRef;
       rope: RopeTable;
+      rotate: typeof rope;
       loadMs: number;
     },
   ) {
@@ -155,6 +164,7 @@ export class Transformer implements Disposable {
     this.#finalNorm = parts.finalNorm;
     this.#output = parts.output;
     this.#rope = parts.rope;
+    this.#rotate = parts.rotate;
     this.loadMs = parts.loadMs;
   }
 
@@ -197,9 +207,6 @@ export class Transformer implements Disposable {
     }
     const threads = Math.max(1, requested);
     const kernels = options.kernels ?? "wasm";
-    if (checkpoint.ropeLayout !== "interleaved") {
-      throw new UsageError(`expected RoPE's interleaved layout, found ${checkpoint.ropeLayout}`);
-    }
     const maxBatch = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, contextLength);
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
       throw new UsageError(`expected a batch size of at least 1, found ${maxBatch}`);
@@ -237,7 +244,7 @@ export class Transformer implements Disposable {
     const embedding = new EmbeddingRows(weights.buffer, embeddingRef);
     const output = checkpoint.tiedEmbeddings ? embeddingRef : matrix("output.weight");
     const finalNorm = tensorFloats(checkpoint, "norm.weight");
-    const rope = ropeTable(config.headDim, config.ropeTheta, config.useScaledRope, contextLength);
+    const rope = ropeTable(config.headDim, config.ropeTheta, config.ropeScaling, contextLength);
     const init: StepsInit = {
       backend: kernels,
       weights: weights.memory,
@@ -265,6 +272,7 @@ export class Transformer implements Disposable {
       finalNorm,
       output,
       rope,
+      rotate: ROTATIONS[checkpoint.ropeLayout],
       loadMs: performance.now() - started,
     });
   }
@@ -417,8 +425,8 @@ export class Transformer implements Disposable {
       );
       // Rotate queries and keys by their positions; keys and values enter the cache.
       for (let t = 0; t < n; t++) {
-        rope(s.q.view, t * dim, nHeads, this.#rope, position + t);
-        rope(s.k.view, t * kvDim, nKvHeads, this.#rope, position + t);
+        this.#rotate(s.q.view, t * dim, nHeads, this.#rope, position + t);
+        this.#rotate(s.k.view, t * kvDim, nKvHeads, this.#rope, position + t);
       }
       keyCache.view.set(s.k.view.subarray(0, n * kvDim), position * kvDim);
       valueCache.view.set(s.v.view.subarray(0, n * kvDim), position * kvDim);

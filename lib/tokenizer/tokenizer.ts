@@ -36,6 +36,23 @@ export interface EncodeOptions {
   allowSpecial?: boolean;
 }
 
+/**
+ * The special tokens of a vocabulary that brings its own (a Hugging Face `tokenizer.json`),
+ * instead of Meta's fixed Llama 3.1 list.
+ */
+export interface VocabularySpecials {
+  /** Special token texts in id order; they follow the ordinary tokens. */
+  readonly texts: readonly string[];
+  /** Id of the beginning-of-text token (default: `<|begin_of_text|>`'s). */
+  readonly bos?: number;
+  /** Id of the end-of-text token (default: `<|end_of_text|>`'s). */
+  readonly eos?: number;
+  /** Id of the end-of-turn token (default: `<|eot_id|>`'s). */
+  readonly eot?: number;
+  /** Id of the end-of-message token (default: `<|eom_id|>`'s, or -1 when there is none). */
+  readonly eom?: number;
+}
+
 /** Pieces remembered per tokenizer before the cache is emptied and starts over. */
 const PIECE_CACHE_LIMIT = 65_536;
 
@@ -51,7 +68,7 @@ export class Tokenizer {
   readonly eosId: number;
   /** `<|eot_id|>`: end of a chat turn. */
   readonly eotId: number;
-  /** `<|eom_id|>`: end of a message that expects a tool result. */
+  /** `<|eom_id|>`: end of a message that expects a tool result (-1 in Llama 3.0). */
   readonly eomId: number;
   /** Where the vocabulary came from (for error messages). */
   readonly path: string | undefined;
@@ -64,13 +81,17 @@ export class Tokenizer {
   #specialIds: Map<string, number>;
   #pieceCache = new Map<string, number[]>();
 
-  private constructor(ranks: Uint8Array[], path: string | undefined) {
+  private constructor(
+    ranks: Uint8Array[],
+    path: string | undefined,
+    specials: VocabularySpecials = { texts: LLAMA3_SPECIAL_TOKENS },
+  ) {
     this.path = path;
     this.baseVocabSize = ranks.length;
-    this.vocabSize = ranks.length + LLAMA3_SPECIAL_TOKENS.length;
+    this.vocabSize = ranks.length + specials.texts.length;
     this.#ranks = new Map();
     const encoder = new TextEncoder();
-    const specialBytes = LLAMA3_SPECIAL_TOKENS.map((text) => encoder.encode(text));
+    const specialBytes = specials.texts.map((text) => encoder.encode(text));
     let total = 0;
     for (const bytes of ranks) total += bytes.length;
     for (const bytes of specialBytes) total += bytes.length;
@@ -110,16 +131,16 @@ export class Tokenizer {
     this.#specialIds = new Map();
     for (let i = 0; i < specialBytes.length; i++) {
       const id = ranks.length + i;
-      this.#specialIds.set(LLAMA3_SPECIAL_TOKENS[i], id);
+      this.#specialIds.set(specials.texts[i], id);
       this.#offsets[id] = offset;
       this.#data.set(specialBytes[i], offset);
       offset += specialBytes[i].length;
     }
     this.#offsets[this.vocabSize] = offset;
-    this.bosId = this.specialId("<|begin_of_text|>");
-    this.eosId = this.specialId("<|end_of_text|>");
-    this.eotId = this.specialId("<|eot_id|>");
-    this.eomId = this.specialId("<|eom_id|>");
+    this.bosId = specials.bos ?? this.specialId("<|begin_of_text|>");
+    this.eosId = specials.eos ?? this.specialId("<|end_of_text|>");
+    this.eotId = specials.eot ?? this.specialId("<|eot_id|>");
+    this.eomId = specials.eom ?? this.#specialIds.get("<|eom_id|>") ?? -1;
   }
 
   /**
@@ -161,6 +182,24 @@ export class Tokenizer {
    */
   static fromRanks(ranks: Uint8Array[], path?: string): Tokenizer {
     return new Tokenizer(ranks, path);
+  }
+
+  /**
+   * Builds a tokenizer from a ranked byte vocabulary and its own special tokens (a Hugging Face
+   * `tokenizer.json`'s added tokens): ids `0 .. ranks.length - 1` are the ordinary tokens, the
+   * specials follow in order.
+   *
+   * @param ranks Ordinary token bytes in rank order (unique, non-empty, all 256 single bytes).
+   * @param specials Special token texts, each `<|name|>`, and the ids of their roles.
+   * @param path Optional origin, for error messages.
+   * @returns The tokenizer.
+   */
+  static fromVocabulary(
+    ranks: Uint8Array[],
+    specials: VocabularySpecials,
+    path?: string,
+  ): Tokenizer {
+    return new Tokenizer(ranks, path, specials);
   }
 
   /**
