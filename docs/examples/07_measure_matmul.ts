@@ -81,12 +81,12 @@ function time(run: (i: number) => void, budget: number): number {
 console.log(`bf16 ${ROWS} × ${COLS} on one thread (median of repeated calls)`);
 for (const name of ["wasm", "ts"] as BackendName[]) {
   const backend: KernelBackend = createBackend(name, { backend: name, ...init });
-  const decode = time((i) => backend.matMul(slot(i), 0, 4 * floats, ROWS, 1, 0, ROWS), 0.4);
+  const decode = time((i) => backend.matMul(slot(i), 0, 4 * floats, ROWS, 1, 0, ROWS), 0.3);
   // The TypeScript kernel is slow at prefill: time a slice of the rows (same rate).
-  const rows = name === "wasm" ? ROWS : ROWS / 8;
+  const rows = name === "wasm" ? ROWS : ROWS / 16;
   const prefill = time(
     (i) => backend.matMul(slot(i), 0, 4 * floats, ROWS, TOKENS, 0, rows),
-    name === "wasm" ? 0.4 : 0.1,
+    name === "wasm" ? 0.3 : 0.1,
   ) * (ROWS / rows);
   const label = name === "wasm" ? "WebAssembly SIMD" : "TypeScript      ";
   console.log(
