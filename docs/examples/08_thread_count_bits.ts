@@ -34,7 +34,7 @@ using checkpoint = loadCheckpoint(dir);
 /** The logits after the whole prompt, as raw bits, fed at once or one token at a time. */
 async function logitBits(kernels: BackendName, threads: number, oneByOne = false) {
   using model = await Transformer.create(checkpoint, { kernels, threads, contextLength: 64 });
-  let logits = new Float32Array();
+  let logits: Float32Array = new Float32Array();
   if (oneByOne) {
     for (let i = 0; i < prompt.length; i++) logits = await model.forward([prompt[i]], i);
   } else {
