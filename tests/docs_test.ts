@@ -248,8 +248,8 @@ function demoModelDir(): Promise<string> {
   })();
 }
 
-/** Runs `jobs` with at most `limit` at a time (the machine has two cores). */
-async function inParallel<T>(jobs: (() => Promise<T>)[], limit = 2): Promise<T[]> {
+/** Runs `jobs` with at most `limit` at a time (most of a job is a process starting up). */
+async function inParallel<T>(jobs: (() => Promise<T>)[], limit = 3): Promise<T[]> {
   const results: T[] = new Array(jobs.length);
   let next = 0;
   async function lane() {

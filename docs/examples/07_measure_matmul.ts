@@ -5,7 +5,7 @@
  * - decode, 1 token: bytes of weights streamed per second (GB/s);
  * - prefill, 64 tokens: multiply-adds per second (GFLOP/s, a multiply-add counting 2).
  *
- * The matrices rotate through 256 MiB, far more than the caches hold, so decode reads its
+ * The matrices rotate through 128 MiB, far more than the caches hold, so decode reads its
  * weights from memory as it does on a real model. A quick look, not a benchmark: for careful
  * numbers run `deno task bench` and `deno task bench:report` (`bench/kernels_bench.ts`).
  *
@@ -22,7 +22,7 @@ import { compileKernels } from "../../lib/kernels/wasm/kernels.ts";
 
 const ROWS = 4096, COLS = 4096, TOKENS = 64;
 const MATRIX_BYTES = ROWS * COLS * 2; // bf16
-const SLOTS = 8; // 8 × 32 MiB = 256 MiB of weights
+const SLOTS = 4; // 4 × 32 MiB = 128 MiB of weights
 const PAGE = 65536;
 
 function sharedMemory(bytes: number): WebAssembly.Memory {
@@ -81,12 +81,12 @@ function time(run: (i: number) => void, budget: number): number {
 console.log(`bf16 ${ROWS} × ${COLS} on one thread (median of repeated calls)`);
 for (const name of ["wasm", "ts"] as BackendName[]) {
   const backend: KernelBackend = createBackend(name, { backend: name, ...init });
-  const decode = time((i) => backend.matMul(slot(i), 0, 4 * floats, ROWS, 1, 0, ROWS), 0.3);
+  const decode = time((i) => backend.matMul(slot(i), 0, 4 * floats, ROWS, 1, 0, ROWS), 0.2);
   // The TypeScript kernel is slow at prefill: time a slice of the rows (same rate).
-  const rows = name === "wasm" ? ROWS : ROWS / 16;
+  const rows = name === "wasm" ? ROWS : ROWS / 32;
   const prefill = time(
     (i) => backend.matMul(slot(i), 0, 4 * floats, ROWS, TOKENS, 0, rows),
-    name === "wasm" ? 0.3 : 0.1,
+    name === "wasm" ? 0.2 : 0.05,
   ) * (ROWS / rows);
   const label = name === "wasm" ? "WebAssembly SIMD" : "TypeScript      ";
   console.log(
