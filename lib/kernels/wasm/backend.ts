@@ -23,20 +23,17 @@ import type { BackendInit, KernelBackend } from "../backend.ts";
 import { createTsBackend } from "../ts_backend.ts";
 import { compileKernels } from "./kernels.ts";
 
-/**
- * The kernel module's export for each storage type's matrix product; `null`: the TypeScript
- * twin runs it (ggml's block types, until their SIMD kernels land).
- */
-export const WASM_MATRIX_KERNELS: { readonly [T in StorageType]: string | null } = {
+/** The kernel module's export for each storage type's matrix product. */
+export const WASM_MATRIX_KERNELS: { readonly [T in StorageType]: string } = {
   f32: "matmul_f32",
   f16: "matmul_f16",
   bf16: "matmul_bf16",
-  q8_0: null,
-  q4_0: null,
-  q5_0: null,
-  q4_k: null,
-  q5_k: null,
-  q6_k: null,
+  q8_0: "matmul_q8_0",
+  q4_0: "matmul_q4_0",
+  q5_0: "matmul_q5_0",
+  q4_k: "matmul_q4_k",
+  q5_k: "matmul_q5_k",
+  q6_k: "matmul_q6_k",
 };
 
 type MatMulExport = (
@@ -81,8 +78,8 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
   const matMuls = Object.fromEntries(
     Object.entries(WASM_MATRIX_KERNELS).map((
       [type, name],
-    ) => [type, name === null ? null : exports[name] as MatMulExport]),
-  ) as Record<StorageType, MatMulExport | null>;
+    ) => [type, exports[name] as MatMulExport]),
+  ) as Record<StorageType, MatMulExport>;
   const attention = exports.attention as AttentionExport;
   const scratch = BigInt(init.scratch.byteOffset);
   const fallback = createTsBackend(init);
@@ -92,10 +89,6 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
     matMul(w, x, out, outStride, tokens, rowStart, rowEnd) {
       if (rowStart >= rowEnd) return;
       const kernel = matMuls[w.type];
-      if (kernel === null) {
-        fallback.matMul(w, x, out, outStride, tokens, rowStart, rowEnd);
-        return;
-      }
       if (tokens * w.cols * 4 > init.scratch.byteLength) {
         throw new RangeError(`matMul: ${tokens} tokens × ${w.cols} columns exceed the scratch`);
       }
