@@ -78,6 +78,8 @@ function svg(): string {
   const blendStart = firstPast(originalContext / highFreqFactor);
   const fullStart = firstPast(originalContext / lowFreqFactor);
   const parts = [
+    // Kept as written, so that regenerating the plot gives the committed file byte for byte.
+    "<!-- deno-fmt-ignore-file -->",
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" ` +
     `viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
     `<rect width="${w}" height="${h}" fill="white"/>`,
