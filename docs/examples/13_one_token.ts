@@ -19,6 +19,7 @@
  */
 
 import { join } from "node:path";
+import { LlamaError } from "../../lib/errors.ts";
 import { attendHead } from "../../lib/kernels/attention.ts";
 import { matVecF32 } from "../../lib/kernels/matvec.ts";
 import { rmsNorm } from "../../lib/kernels/rmsnorm.ts";
@@ -36,10 +37,18 @@ if (Deno.args[0] === "--shapes") {
   const preset = PRESETS[(Deno.args[1] ?? "8b") as keyof typeof PRESETS];
   printShapes(parseModelConfig(JSON.stringify(preset.params), "preset"));
 } else {
-  await traceForward(
-    Deno.args[0] ?? Deno.env.get("LLAMA_MODEL") ??
-      join(Deno.env.get("HOME") ?? ".", ".cache", "llama-bolts", "demo-tiny"),
-  );
+  const dir = Deno.args[0] || Deno.env.get("LLAMA_MODEL") ||
+    join(Deno.env.get("HOME") ?? ".", ".cache", "llama-bolts", "demo-tiny");
+  try {
+    await traceForward(dir);
+  } catch (error) {
+    if (!(error instanceof LlamaError)) throw error;
+    console.error(`error: ${error.message}`);
+    console.error(
+      "(this example reads the demo model: run 'deno task demo' first, or pass a folder)",
+    );
+    Deno.exit(1);
+  }
 }
 
 /** Root mean square of a vector: how big its elements are, whatever its length. */
