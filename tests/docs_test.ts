@@ -291,7 +291,7 @@ Deno.test("docs: every example script runs and is linked from a chapter", async 
     if (commands.includes(`docs/${name}`)) return undefined;
     const result = await runDeno(["run", ...EXAMPLE_PERMISSIONS, script], {
       env: { LLAMA_MODEL: model },
-      timeoutMs: 20_000,
+      timeoutMs: 60_000,
     });
     if (result.code !== 0) return `${name} exited with ${result.code}: ${clip(result.stderr)}`;
     if (result.stdout.trim() === "") return `${name} printed nothing`;
@@ -312,7 +312,7 @@ Deno.test("docs: every runnable command runs on the demo model", async () => {
       env: { LLAMA_MODEL: model, NO_COLOR: "1", PATH: path },
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout(20_000),
+      signal: AbortSignal.timeout(60_000),
     }).output();
     const stderr = new TextDecoder().decode(output.stderr);
     if (!output.success) return `${block.where}: exited with ${output.code}: ${clip(stderr)}`;
