@@ -44,8 +44,11 @@ export interface BlockFormat {
   readonly superElements: number;
   /** Its bytes. */
   readonly superBytes: number;
-  /** Activations as int16 (Q8_0) rather than int8. */
-  readonly wide: boolean;
+  /**
+   * How the body reads the activations: `q8` records, `q8_wide` records (xq as int16, for
+   * Q8_0), or `f32`: X itself, 128 bytes per 32 floats (the float32 variant measured against).
+   */
+  readonly activations: "q8" | "q8_wide" | "f32";
   /** Adds one super-block of every row of the tile to its accumulators. */
   emit(f: FunctionBuilder, tile: BlockTile): void;
 }
@@ -108,7 +111,7 @@ function xload(t: KernelTarget, xp: Expr, record: number, field: number): Expr {
 const Q8_0: BlockFormat = {
   superElements: 32,
   superBytes: 34,
-  wide: true,
+  activations: "q8_wide",
   emit(f, { target: t, wp, xp, acc }) {
     const d = f.temp("d", "v128");
     wp.forEach((w, i) => {
@@ -128,7 +131,7 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
   return {
     superElements: 32,
     superBytes: bytes,
-    wide: false,
+    activations: "q8",
     emit(f, { target: t, wp, xp, acc }) {
       const d = f.temp("d", "v128"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
       const raw = f.temp("raw", "v128");
@@ -181,7 +184,7 @@ function kFormat(fifth: boolean): BlockFormat {
   return {
     superElements: 256,
     superBytes: fifth ? 176 : 144,
-    wide: false,
+    activations: "q8",
     emit(f, { target: t, wp, xp, acc }) {
       const d = f.temp("d", "v128"), dmin = f.temp("dmin", "v128");
       const sd = f.temp("sd", "v128"), md = f.temp("md", "v128");
@@ -226,7 +229,7 @@ function kFormat(fifth: boolean): BlockFormat {
 const Q6_K: BlockFormat = {
   superElements: 256,
   superBytes: 210,
-  wide: false,
+  activations: "q8",
   emit(f, { target: t, wp, xp, acc }) {
     const d = f.temp("d", "v128"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
     const s0 = f.temp("s0", "v128"), s1 = f.temp("s1", "v128");
@@ -252,6 +255,55 @@ const Q6_K: BlockFormat = {
       }
     });
   },
+};
+
+/**
+ * Q8_0 and Q4_0 against float32 activations, the alternative to 8-bit activations that
+ * `bench/kernels_bench.ts` measures: each weight widened to float32 (`load8x8_s`, then two
+ * extensions and a conversion per 4) and multiplied with X as it is.
+ */
+function floatFormat(type: "q8_0" | "q4_0"): BlockFormat {
+  return {
+    superElements: 32,
+    superBytes: type === "q8_0" ? 34 : 18,
+    activations: "f32",
+    emit(f, { target: t, wp, xp, acc }) {
+      const d = f.temp("d", "v128"), part = f.temp("part", "v128");
+      const h = [0, 1, 2, 3].map((k) => f.temp(`h${k}`, "v128"));
+      const raw = f.temp("raw", "v128");
+      wp.forEach((w, i) => {
+        f.set(d, halfSplat(t, w, 0));
+        // h[k]: weights 8k … 8k + 7 as int16.
+        if (type === "q8_0") {
+          for (let k = 0; k < 4; k++) f.set(h[k], v128.load8x8S(t.weights, w, 2 + 8 * k));
+        } else {
+          f.set(raw, v128.load(t.weights, w, 2));
+          const low = i8x16.sub(nibbles(raw, false), splat8(8));
+          const high = i8x16.sub(nibbles(raw, true), splat8(8));
+          f.set(h[0], i16x8.extendLowI8x16S(low));
+          f.set(h[1], i16x8.extendHighI8x16S(low));
+          f.set(h[2], i16x8.extendLowI8x16S(high));
+          f.set(h[3], i16x8.extendHighI8x16S(high));
+        }
+        xp.forEach((x, k) => {
+          f.set(part, v128.i32x4(0));
+          for (let j = 0; j < 8; j++) {
+            const ints = j & 1
+              ? i32x4.extendHighI16x8S(h[j >> 1])
+              : i32x4.extendLowI16x8S(h[j >> 1]);
+            f.set(part, madd(t, f32x4.convertI32x4S(ints), v128.load(t.state, x, 16 * j), part));
+          }
+          f.set(acc[i][k], madd(t, part, d, acc[i][k]));
+        });
+      });
+    },
+  };
+}
+
+/** The float32-activation variants, by type. */
+export const FLOAT_BLOCK_FORMATS: { readonly q8_0: BlockFormat; readonly q4_0: BlockFormat } = {
+  q8_0: floatFormat("q8_0"),
+  q4_0: floatFormat("q4_0"),
 };
 
 /** Every block type's SIMD kernel body. */
