@@ -206,3 +206,16 @@ Deno.test("matmul_q8_0 and matmul_q4_0 with float32 activations (the measured al
     }
   }
 });
+
+Deno.test("llama kernels --wat prints a block kernel", async () => {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", main, "kernels", "--wat", "matmul_q4_k"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0);
+  assert.match(text, /\(func \$matmul_q4_k /);
+  assert.match(text, /call \$quantize_x_q8/);
+});
