@@ -255,13 +255,34 @@ const Q6_K: BlockFormat = {
           const top = bitTo(v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
           f.set(q, v128.or(low, top));
         }
-        f.set(s0, i32x4.splat(i32.load8S(t.weights, w, 192 + 2 * g)));
-        f.set(s1, i32x4.splat(i32.load8S(t.weights, w, 193 + 2 * g)));
+        const scale = (k: number) => i32.load8S(t.weights, w, 192 + 2 * g + k);
+        if (t.fma) {
+          // Σ sc · (q − 32) · xq: 8-bit products in 16-bit pairs, 32 · (pair of xq) taken off
+          // in 16 bits (|·| ≤ 2 · 32 · 127), then one 16-bit dot product with the scale.
+          f.set(s0, i16x8.splat(scale(0)));
+          f.set(s1, i16x8.splat(scale(1)));
+        } else {
+          f.set(s0, i32x4.splat(scale(0)));
+          f.set(s1, i32x4.splat(scale(1)));
+        }
         xp.forEach((x, j) => {
-          const c32 = (field: number) => i32x4.shl(xload(t, x, g, field), i32.const(5));
-          const lo = i32x4.add(dotHalf(t, xload(t, x, g, 0), q0), c32(RECORD.sumsLow));
-          const hi = i32x4.add(dotHalf(t, xload(t, x, g, 16), q1), c32(RECORD.sumsHigh));
-          const dot = i32x4.add(i32x4.mul(lo, s0), i32x4.mul(hi, s1));
+          let dot: Expr;
+          if (t.fma) {
+            const half = (xq: number, q: Local, pairs: number, sc: Local) =>
+              i32x4.dotI16x8S(
+                i16x8.sub(
+                  i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, xq), q),
+                  xload(t, x, g, pairs),
+                ),
+                sc,
+              );
+            dot = i32x4.add(half(0, q0, RECORD.pairsLow, s0), half(16, q1, RECORD.pairsHigh, s1));
+          } else {
+            const c32 = (field: number) => i32x4.shl(xload(t, x, g, field), i32.const(5));
+            const lo = i32x4.add(dotHalf(t, xload(t, x, g, 0), q0), c32(RECORD.sumsLow));
+            const hi = i32x4.add(dotHalf(t, xload(t, x, g, 16), q1), c32(RECORD.sumsHigh));
+            dot = i32x4.add(i32x4.mul(lo, s0), i32x4.mul(hi, s1));
+          }
           f.set(acc[i][j], accumulate(t, acc[i][j], dot, d, x, g));
         });
       }
