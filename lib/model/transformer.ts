@@ -48,6 +48,7 @@ import { Pool } from "../parallel/pool.ts";
 import { type Checkpoint, matrixOfTensor, tensorFloats } from "./checkpoint.ts";
 import type { ModelConfig } from "./config.ts";
 import { RunState } from "./run_state.ts";
+import { type BlockStorageType, isBlockType } from "../tensor/storage.ts";
 
 /** Options of {@linkcode Transformer.create}. */
 export interface TransformerOptions {
@@ -249,7 +250,11 @@ export class Transformer implements Disposable {
       backend: kernels,
       weights: weights.memory,
       state: state.memory,
-      module: kernels === "wasm" ? compileKernels() : undefined,
+      // Block kernels only for the block types this checkpoint holds: emitting all six takes
+      // ~300 ms at startup that a bf16 model does not need.
+      module: kernels === "wasm"
+        ? compileKernels({ blockTypes: blockTypesOf(checkpoint) })
+        : undefined,
       scratch: state.scratch,
       maxScores: config.nHeads * contextLength,
       maxCols: Math.max(config.dim, config.hiddenDim),
@@ -458,6 +463,13 @@ export class Transformer implements Disposable {
     rmsNorm(s.xb.view, 0, s.x.view, t * dim, this.#finalNorm, dim, normEps);
     await this.#run(matMul(s.logits, s.xb, this.#output, 1));
   }
+}
+
+/** The block types among a checkpoint's tensors. */
+function blockTypesOf(checkpoint: Checkpoint): BlockStorageType[] {
+  const types = new Set<BlockStorageType>();
+  for (const t of checkpoint.tensors.values()) if (isBlockType(t.type)) types.add(t.type);
+  return [...types].sort();
 }
 
 /** x[i] += y[i] for i < n. */
