@@ -277,8 +277,15 @@ const Q6_K: BlockFormat = {
   emit(f, { target: t, wp, xp, acc }) {
     const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
     const s0 = f.temp("s0", "v128"), s1 = f.temp("s1", "v128");
+    const scales = [f.temp("sc0", "v128"), f.temp("sc1", "v128")];
     wp.forEach((w, i) => {
       f.set(d, halfScalar(t, w, 208));
+      if (t.fma) {
+        // The 16 int8 scales as int16: sub-blocks 0–7, then 8–15.
+        f.set(scales[1], v128.load(t.weights, w, 192));
+        f.set(scales[0], i16x8.extendLowI8x16S(scales[1]));
+        f.set(scales[1], i16x8.extendHighI8x16S(scales[1]));
+      }
       // Record g holds weights 32g … 32g + 31 = 128c + 32k + l, sub-blocks 2g and 2g + 1.
       for (let g = 0; g < 8; g++) {
         const c = g >> 2, k = g & 3;
@@ -290,9 +297,16 @@ const Q6_K: BlockFormat = {
         const scale = (k: number) => i32.load8S(t.weights, w, 192 + 2 * g + k);
         if (t.fma) {
           // Σ sc · (q − 32) · xq: 8-bit products in 16-bit pairs, 32 · (pair of xq) taken off
-          // in 16 bits (|·| ≤ 2 · 32 · 127), then one 16-bit dot product with the scale.
-          f.set(s0, i16x8.splat(scale(0)));
-          f.set(s1, i16x8.splat(scale(1)));
+          // in 16 bits (|·| ≤ 2 · 32 · 127), then one 16-bit dot product with the scale,
+          // broadcast from the row's scales widened once per super-block.
+          const lane = (k: number) => {
+            const l = (2 * g + k) & 7;
+            const bytes = [2 * l, 2 * l + 1];
+            const v = scales[(2 * g + k) >> 3];
+            return i8x16.shuffle(v, v, [0, 1, 2, 3, 4, 5, 6, 7].flatMap(() => bytes));
+          };
+          f.set(s0, lane(0));
+          f.set(s1, lane(1));
         } else {
           f.set(s0, i32x4.splat(scale(0)));
           f.set(s1, i32x4.splat(scale(1)));
