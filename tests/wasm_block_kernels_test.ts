@@ -219,3 +219,21 @@ Deno.test("llama kernels --wat prints a block kernel", async () => {
   assert.match(text, /\(func \$matmul_q4_k /);
   assert.match(text, /call \$quantize_x_q8/);
 });
+
+Deno.test("a kernel module emitted without a block type runs that type on the TypeScript twin", () => {
+  const bare = createBackend("wasm", {
+    backend: "wasm",
+    ...init,
+    module: compileKernels({ blockTypes: [] }),
+  });
+  const rows = 5, cols = 96;
+  fillWeights("q4_0", rows, cols, 3);
+  fillX(2 * cols, 4);
+  const ref: MatrixRef = { type: "q4_0", byteOffset: 0, rows, cols };
+  runMatMul(bare, ref, OUT_WASM, 2);
+  runMatMul(ts, ref, OUT_TS, 2);
+  assert.deepEqual(
+    floats.slice(OUT_WASM / 4, OUT_WASM / 4 + 2 * rows),
+    floats.slice(OUT_TS / 4, OUT_TS / 4 + 2 * rows),
+  );
+});
