@@ -129,14 +129,15 @@ export async function startServer(args: string[], timeoutMs = 20_000): Promise<S
 }
 
 /**
- * Resident memory of a process (Linux `/proc/PID/status`, `VmRSS`).
+ * Resident memory of a process, from `ps` (Deno reads `/proc/PID` only with --allow-all).
  *
  * @param pid The process.
  * @returns Bytes.
  */
-export function residentBytes(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
-  if (!kb) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(kb[1]) * 1024;
+export async function residentBytes(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] })
+    .output();
+  const kb = Number(new TextDecoder().decode(stdout).trim());
+  if (!Number.isFinite(kb) || kb <= 0) throw new Error(`ps found no process ${pid}`);
+  return kb * 1024;
 }
