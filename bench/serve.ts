@@ -5,6 +5,7 @@
  * The server runs in this process on a free loopback port with one kept session
  * (`--parallel 1`), and is asked over HTTP with `stream: true`, as a chat front end would.
  * Each round:
+ * 0. an unrelated one-token completion takes the one session, so nothing is cached;
  * 1. turn 1: a system prompt and a question (a cold prompt);
  * 2. turn 2: the same dialog plus the answer and a follow-up (the first turn is cached);
  * 3. an unrelated completion, which takes the one session;
@@ -133,7 +134,9 @@ async function main(args: string[]): Promise<number> {
   );
   const first: Timed[] = [], cached: Timed[] = [], cold: Timed[] = [];
   try {
+    const evict = () => timedChat(server.baseUrl, [{ role: "user", content: "x" }], 1);
     for (let round = 0; round < rounds; round++) {
+      await evict();
       const turn1 = [{ role: "system", content: SYSTEM }, {
         role: "user",
         content: QUESTIONS[round],
@@ -145,13 +148,15 @@ async function main(args: string[]): Promise<number> {
         { role: "user", content: FOLLOW_UP },
       ];
       cached.push(await timedChat(server.baseUrl, turn2, maxTokens));
-      // Another conversation takes the one kept session.
-      await timedChat(server.baseUrl, [{ role: "user", content: "x" }], 1);
+      await evict(); // another conversation takes the one kept session
+
       cold.push(await timedChat(server.baseUrl, turn2, maxTokens));
       const f = first.at(-1)!, c = cached.at(-1)!, k = cold.at(-1)!;
       console.error(
         `round ${round + 1}: first turn ${f.firstTokenMs.toFixed(0)} ms (${f.promptTokens} ` +
-          `tokens); second turn ${c.firstTokenMs.toFixed(0)} ms (${c.promptTokens} tokens, ` +
+          `tokens, ${f.cachedTokens} cached); second turn ${
+            c.firstTokenMs.toFixed(0)
+          } ms (${c.promptTokens} tokens, ` +
           `${c.cachedTokens} cached), cold ${k.firstTokenMs.toFixed(0)} ms ` +
           `(${k.cachedTokens} cached)`,
       );

@@ -277,7 +277,7 @@ Deno.test("serve: SIGTERM finishes the answer in flight, then exits 0", async ()
   const response = await post(
     server,
     "/v1/completions",
-    JSON.stringify({ prompt: "Once", max_tokens: 200, stream: true }),
+    JSON.stringify({ prompt: "Once", max_tokens: 60, stream: true }),
     {},
   );
   const reader = response.body!.getReader();
@@ -292,5 +292,35 @@ Deno.test("serve: SIGTERM finishes the answer in flight, then exits 0", async ()
   const { code, stderr } = await stopped;
   assert.equal(code, 0, stderr);
   assert.match(stderr, /stopping: finishing the requests in flight/);
-  assert.match(stderr, /^POST \/v1\/completions 200 prompt 2 \(cached 0\) completion 200 \d+ ms$/m);
+  assert.match(stderr, /^POST \/v1\/completions 200 prompt 2 \(cached 0\) completion 60 \d+ ms$/m);
+});
+
+Deno.test("serve --on-stop abort: SIGTERM ends the answer in flight at once, exits 0", async () => {
+  const server = await startServer([
+    "--model",
+    await randomModelDir(),
+    "--threads",
+    "1",
+    "--on-stop",
+    "abort",
+  ]);
+  const response = await post(
+    server,
+    "/v1/completions",
+    JSON.stringify({ prompt: "Once", max_tokens: 5000, stream: true }),
+    {},
+  );
+  const reader = response.body!.getReader();
+  await reader.read();
+  const started = performance.now();
+  const stopped = server.stop("SIGTERM");
+  let text = "";
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    text += new TextDecoder().decode(chunk.value);
+  }
+  assert.ok(!text.includes("[DONE]"), "the aborted answer does not claim to be complete");
+  const { code, stderr } = await stopped;
+  assert.equal(code, 0, stderr);
+  assert.ok(performance.now() - started < 5000, "stopped without generating 5000 tokens");
+  assert.match(stderr, /stopping: aborting the requests in flight/);
 });

@@ -162,6 +162,7 @@ Deno.test({
       const { code, stderr } = await scripted.stop();
       assert.equal(code, 0, stderr);
       assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+      assert.doesNotMatch(stderr, /legacy behavior/, "deno.json opts in to no-legacy-abort");
       const logLines = stderr.split("\n").filter((l) => /^(GET|POST) \/\S* \d{3} .* ms/.test(l));
       assert.ok(
         logLines.some((l) => /^POST \/v1\/chat\/completions 200 prompt \d+ \(cached \d+\)/.test(l)),
