@@ -251,6 +251,10 @@ export const INSTRUCTIONS = {
   "f32x4.trunc": simd(0x69, V1),
   "f32x4.nearest": simd(0x6a, V1),
 
+  // Narrowing (signed saturation).
+  "i8x16.narrow_i16x8_s": simd(0x65, V2),
+  "i16x8.narrow_i32x4_s": simd(0x85, V2),
+
   // i8x16.
   "i8x16.shl": simd(0x6b, "v128 i32 > v128"),
   "i8x16.shr_s": simd(0x6c, "v128 i32 > v128"),
