@@ -13,6 +13,7 @@ import { UsageError } from "../errors.ts";
 import { Engine } from "../server/engine.ts";
 import { LlamaServer, type StopMode } from "../server/server.ts";
 import { LoadedModel } from "./loaded_model.ts";
+import { modelDir } from "./model_files.ts";
 import { numberFlag, parseCommandArgs } from "./options.ts";
 import { kernelsFlag } from "./run_options.ts";
 import { writeErr } from "./terminal.ts";
@@ -67,6 +68,8 @@ export async function runServe(args: string[]): Promise<number> {
   const maxWaiting = numberFlag("queue", values.queue, { min: 0, max: 4096, integer: true }) ??
     DEFAULT_QUEUE;
 
+  // Find the model before taking the port, so a wrong --model fails at once.
+  const dir = modelDir(typeof values.model === "string" ? values.model : undefined);
   const server = await listen(hostname, port, apiKey);
   writeErr(`listening on http://${hostname}:${server.port}/ (OpenAI API at ${server.baseUrl})\n`);
   let signals = 0;
@@ -83,10 +86,7 @@ export async function runServe(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {
-    using model = await LoadedModel.load(
-      typeof values.model === "string" ? values.model : undefined,
-      load,
-    );
+    using model = await LoadedModel.load(dir, load);
     server.ready(
       new Engine({
         name: basename(model.dir.replace(/[\\/]+$/, "")),
