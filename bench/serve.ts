@@ -50,7 +50,12 @@ export interface ServeBenchResult {
   secondTurnCachedTokens: number;
 }
 
-const SYSTEM = "You are a helpful assistant who answers in one short sentence.";
+/** A system prompt of the usual length for a chat front end (about 80 tokens). */
+const SYSTEM = "You are a helpful, friendly assistant running on the user's own computer. " +
+  "Answer in plain language and keep answers short unless the user asks for detail. If you are " +
+  "not sure of a fact, say so instead of guessing. When the user asks for code, give a short " +
+  "example and explain what it does in one or two sentences. Never invent links or references, " +
+  "and ask a question back when the request is unclear.";
 const QUESTIONS = [
   "Why does the lighthouse keeper still light the lamp every night?",
   "What should I pack for a week of hiking in the mountains in autumn?",
