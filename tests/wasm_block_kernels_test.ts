@@ -176,3 +176,33 @@ Deno.test("matmul_q4_0 and matmul_q4_k: weights with swapped nibbles give other 
     assert.ok(differs > 0, type);
   }
 });
+
+Deno.test("matmul_q8_0 and matmul_q4_0 with float32 activations (the measured alternative) agree with the twin", () => {
+  const floatX = createBackend("wasm", {
+    backend: "wasm",
+    ...init,
+    module: compileKernels({ blockActivations: "f32" }),
+  });
+  for (const type of ["q8_0", "q4_0"] as const) {
+    for (const [rows, cols, tokens] of [[5, 96, 1], [13, 288, 4], [1, 32, 7]]) {
+      const w = fillWeights(type, rows, cols, rows + cols);
+      fillX(tokens * cols, cols);
+      const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+      runMatMul(floatX, ref, OUT_WASM, tokens);
+      runMatMul(ts, ref, OUT_TS, tokens);
+      for (let t = 0; t < tokens; t++) {
+        for (let r = 0; r < rows; r++) {
+          let scale = 0;
+          for (let j = 0; j < cols; j++) {
+            scale += Math.abs(w[r * cols + j] * floats[X / 4 + t * cols + j]);
+          }
+          const i = t * rows + r;
+          assert.ok(
+            Math.abs(floats[OUT_WASM / 4 + i] - floats[OUT_TS / 4 + i]) <= 1e-5 * scale,
+            `${type} ${rows}×${cols} [${t}, ${r}]`,
+          );
+        }
+      }
+    }
+  }
+});

@@ -317,6 +317,7 @@ export const INSTRUCTIONS = {
   // fused or an unfused multiply-add; signed or unsigned high bit in the i8 dot product).
   "f32x4.relaxed_madd": simd(0x105, "v128 v128 v128 > v128"),
   "f32x4.relaxed_nmadd": simd(0x106, "v128 v128 v128 > v128"),
+  "i16x8.relaxed_dot_i8x16_i7x16_s": simd(0x112, V2),
   "i32x4.relaxed_dot_i8x16_i7x16_add_s": simd(0x113, "v128 v128 v128 > v128"),
 } as const satisfies Record<string, InstructionInfo>;
 

@@ -248,6 +248,8 @@ export const i16x8 = {
   add: bin("i16x8.add"),
   sub: bin("i16x8.sub"),
   mul: bin("i16x8.mul"),
+  /** Pairs of 8-bit products summed into 16-bit lanes (second operand's lanes ≤ 127: relaxed). */
+  relaxedDotI8x16I7x16S: bin("i16x8.relaxed_dot_i8x16_i7x16_s"),
 };
 
 /** 4 lanes of 32-bit integers. */

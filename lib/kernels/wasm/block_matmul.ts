@@ -35,7 +35,7 @@
 import type { BlockStorageType } from "../../tensor/storage.ts";
 import type { FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
 import { call, f32, f32x4, i32, i64 } from "../../wasm/ops.ts";
-import { BLOCK_FORMATS } from "./block_formats.ts";
+import { BLOCK_FORMATS, type BlockFormat, FLOAT_BLOCK_FORMATS } from "./block_formats.ts";
 import type { KernelTarget } from "./matmul.ts";
 import { emitQuantizeX, RECORD_BYTES } from "./quantize_x.ts";
 
@@ -49,14 +49,22 @@ export interface BlockTilePlan {
 /** The measured default (`bench/kernels_bench.ts`). */
 export const DEFAULT_BLOCK_TILES: BlockTilePlan = { rows: 2, tokens: 3, vectorRows: 4 };
 
+/** Activations of the block kernels: 8 bits per 32 (the default), or float32 as they are. */
+export type BlockActivations = "q8" | "f32";
+
+/** Bytes of the activations of one block of 32, as the body reads them. */
+function recordBytes(fmt: BlockFormat): number {
+  return fmt.activations === "f32" ? 128 : RECORD_BYTES;
+}
+
 function emitBlockTile(
   m: ModuleBuilder,
   target: KernelTarget,
   type: BlockStorageType,
+  fmt: BlockFormat,
   R: number,
   B: number,
 ): FunctionRef {
-  const fmt = BLOCK_FORMATS[type];
   const S = target.state;
   return m.func(
     `tile_${type}_${R}x${B}`,
@@ -82,8 +90,8 @@ function emitBlockTile(
       f.forRange(s, i32.const(0), p.supers, 1, () => {
         fmt.emit(f, { target, wp, xp, acc });
         for (const w of wp) f.set(w, i64.add(w, i64.const(fmt.superBytes)));
-        const recordBytes = (RECORD_BYTES * fmt.superElements) / 32;
-        for (const x of xp) f.set(x, i64.add(x, i64.const(recordBytes)));
+        const bytes = (recordBytes(fmt) * fmt.superElements) / 32;
+        for (const x of xp) f.set(x, i64.add(x, i64.const(bytes)));
       });
       for (let i = 0; i < R; i++) {
         for (let t = 0; t < B; t++) {
@@ -97,7 +105,7 @@ function emitBlockTile(
       }
     },
     `${R} row${R === 1 ? "" : "s"} × ${B} token${B === 1 ? "" : "s"} of ${type} weights ` +
-      `against 8-bit activations.`,
+      `against ${fmt.activations === "f32" ? "float32" : "8-bit"} activations.`,
   );
 }
 
@@ -111,6 +119,7 @@ function emitBlockTile(
  * @param target Memories and options.
  * @param type The block type.
  * @param plan Tile sizes.
+ * @param activations `f32` for the float32 variant of Q8_0 and Q4_0 (measured, not used).
  * @returns The exported function.
  */
 export function emitBlockMatMul(
@@ -118,13 +127,18 @@ export function emitBlockMatMul(
   target: KernelTarget,
   type: BlockStorageType,
   plan: BlockTilePlan = DEFAULT_BLOCK_TILES,
+  activations: BlockActivations = "q8",
 ): FunctionRef {
-  const fmt = BLOCK_FORMATS[type];
-  const quantize = emitQuantizeX(m, target, fmt.wide);
+  const fmt = activations === "f32" && (type === "q8_0" || type === "q4_0")
+    ? FLOAT_BLOCK_FORMATS[type]
+    : BLOCK_FORMATS[type];
+  const quantize = fmt.activations === "f32"
+    ? null
+    : emitQuantizeX(m, target, fmt.activations === "q8_wide");
   const tiles = new Map<string, FunctionRef>();
   const tile = (r: number, b: number) => {
     const key = `${r}x${b}`;
-    if (!tiles.has(key)) tiles.set(key, emitBlockTile(m, target, type, r, b));
+    if (!tiles.has(key)) tiles.set(key, emitBlockTile(m, target, type, fmt, r, b));
     return tiles.get(key)!;
   };
   for (let r = 1; r <= plan.vectorRows; r++) tile(r, 1);
@@ -155,7 +169,7 @@ export function emitBlockMatMul(
       f.set(rowBytes, i64.extendI32U(p.rowBytes));
       f.set(
         xStride,
-        i64.extendI32U(i32.mul(i32.shrU(p.cols, i32.const(5)), i32.const(RECORD_BYTES))),
+        i64.extendI32U(i32.mul(i32.shrU(p.cols, i32.const(5)), i32.const(recordBytes(fmt)))),
       );
       f.set(outStride, i64.extendI32U(i32.shl(p.outStride, i32.const(2))));
       f.set(block, i32.const(plan.tokens));
@@ -164,7 +178,8 @@ export function emitBlockMatMul(
         f.set(block, i32.const(1));
         f.set(rowsPerTile, i32.const(plan.vectorRows));
       });
-      f.emit(call(quantize, p.x, p.cols, p.tokens, p.scratch));
+      const xs = quantize === null ? p.x : p.scratch;
+      if (quantize !== null) f.emit(call(quantize, p.x, p.cols, p.tokens, p.scratch));
       f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
         f.set(nr, i32.sub(p.rowEnd, r));
         f.if(i32.gtS(nr, rowsPerTile), () => f.set(nr, rowsPerTile));
@@ -174,7 +189,7 @@ export function emitBlockMatMul(
           const args = [
             i64.add(p.w, i64.mul(i64.extendI32U(r), rowBytes)),
             rowBytes,
-            i64.add(p.scratch, i64.mul(i64.extendI32U(t), xStride)),
+            i64.add(xs, i64.mul(i64.extendI32U(t), xStride)),
             xStride,
             supers,
             i64.add(
@@ -201,7 +216,9 @@ export function emitBlockMatMul(
       });
     },
     `out (tokens, d) = X (tokens, cols) @ W^T for rows [rowStart, rowEnd) of ${type} weights, ` +
-      `X quantized to 8 bits per 32. Tiles: ${plan.rows}×${plan.tokens} for prefill, ` +
+      `${
+        fmt.activations === "f32" ? "X as float32" : "X quantized to 8 bits per 32"
+      }. Tiles: ${plan.rows}×${plan.tokens} for prefill, ` +
       `${plan.vectorRows}×1 for one token.`,
   );
 }

@@ -31,7 +31,12 @@ import { ModuleBuilder } from "../../wasm/module.ts";
 import { f32x4, v128 } from "../../wasm/ops.ts";
 import { moduleText } from "../../wasm/text.ts";
 import { emitAttention } from "./attention.ts";
-import { type BlockTilePlan, DEFAULT_BLOCK_TILES, emitBlockMatMul } from "./block_matmul.ts";
+import {
+  type BlockActivations,
+  type BlockTilePlan,
+  DEFAULT_BLOCK_TILES,
+  emitBlockMatMul,
+} from "./block_matmul.ts";
 import { DEFAULT_TILES, emitMatMul, type KernelTarget, type TilePlan } from "./matmul.ts";
 
 /** Pages a 64-bit memory may have: 16 GiB, V8's limit. */
@@ -45,6 +50,8 @@ export interface KernelOptions {
   readonly tiles?: TilePlan;
   /** Tile sizes of the block-type kernels. */
   readonly blockTiles?: BlockTilePlan;
+  /** Activations of the Q8_0 and Q4_0 kernels (default `q8`; `f32` for measurements). */
+  readonly blockActivations?: BlockActivations;
 }
 
 let relaxed: boolean | undefined;
@@ -82,7 +89,7 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
   emitMatMul(m, target, "f32", tiles);
   const blockTiles = options.blockTiles ?? DEFAULT_BLOCK_TILES;
   for (const type of ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"] as const) {
-    emitBlockMatMul(m, target, type, blockTiles);
+    emitBlockMatMul(m, target, type, blockTiles, options.blockActivations);
   }
   emitAttention(m, target);
   return m;
@@ -101,6 +108,7 @@ export function compileKernels(options: KernelOptions = {}): WebAssembly.Module 
     fma: options.fma ?? relaxedSimdAvailable(),
     tiles: options.tiles,
     blockTiles: options.blockTiles,
+    blockActivations: options.blockActivations,
   });
   let module = compiled.get(key);
   if (module === undefined) {
