@@ -15,7 +15,8 @@ async function main(args: string[]): Promise<number> {
   const first = args[0];
   if (first === "help" || first === "--help" || first === "-h") {
     const topic = first === "help" ? args[1] ?? "" : "";
-    if (!(topic in HELP)) {
+    // Own keys only: `help constructor` must not find Object.prototype's.
+    if (!Object.hasOwn(HELP, topic)) {
       writeErr(`llama: no help for '${topic}'; commands: ${Object.keys(COMMANDS).join(", ")}\n`);
       return 2;
     }
@@ -25,13 +26,13 @@ async function main(args: string[]): Promise<number> {
   // No command (or flags only): the interactive menu.
   const command = first === undefined || first.startsWith("-") ? "menu" : first;
   const rest = command === "menu" ? args : args.slice(1);
-  const run = COMMANDS[command];
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!run) {
     writeErr(`llama: unknown command '${command}' (see 'llama help')\n`);
     return 2;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    writeOut(HELP[command] ?? HELP[""]);
+    writeOut(Object.hasOwn(HELP, command) ? HELP[command] : HELP[""]);
     return 0;
   }
   return await run(rest);

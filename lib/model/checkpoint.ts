@@ -232,6 +232,16 @@ export function checkShapes(
   config: ModelConfig,
   path: string,
 ): void {
+  // Count the layers present first: a config with a million layers must not make a million
+  // layers' names before it says the first one is missing.
+  const present = countLayers(tensors, config.nLayers);
+  if (present < config.nLayers) {
+    throw new CheckpointError(
+      `expected ${config.nLayers} layers (params.json's n_layers), found tensors of ${present}: ` +
+        `no tensor "layers.${present}.attention.wq.weight"`,
+      { path, fix: "check that params.json belongs to this checkpoint (n_layers)" },
+    );
+  }
   const tied = !tensors.has("output.weight");
   for (const [name, shape] of expectedTensorShapes(config, tied)) {
     const tensor = tensors.get(name);
@@ -251,6 +261,21 @@ export function checkShapes(
       );
     }
   }
+}
+
+/**
+ * How many layers a checkpoint holds, counted by their query weights `layers.{i}.attention.wq`
+ * from 0 up, stopping at `upTo`: what a config's layer count is checked against before any
+ * per-layer work.
+ *
+ * @param tensors Tensors by Meta's name.
+ * @param upTo Count no further (the config's layer count).
+ * @returns The number of consecutive layers present, at most `upTo`.
+ */
+export function countLayers(tensors: ReadonlyMap<string, unknown>, upTo: number): number {
+  let present = 0;
+  while (present < upTo && tensors.has(`layers.${present}.attention.wq.weight`)) present++;
+  return present;
 }
 
 /** A checkpoint over tensors some loader read; format loaders construct it. */

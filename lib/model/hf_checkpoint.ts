@@ -36,6 +36,7 @@ import {
 import { WeightsMemory } from "../tensor/weights_memory.ts";
 import {
   type Checkpoint,
+  countLayers,
   expectedTensorShapes,
   OpenCheckpoint,
   type WeightTensor,
@@ -154,6 +155,15 @@ function checkAgainstConfig(
       `config.json disagrees with the tensors: "tie_word_embeddings" is false, but there is ` +
         `no lm_head.weight`,
       { path: configPath, fix: `${fix} (a model with tied embeddings says true)` },
+    );
+  }
+  const present = countLayers(tensors, config.nLayers);
+  if (present < config.nLayers) {
+    throw new ConfigError(
+      `config.json disagrees with the tensors: expected ${config.nLayers} layers ` +
+        `("num_hidden_layers"), found tensors of ${present}: no tensor ` +
+        `"${hfTensorName(`layers.${present}.attention.wq.weight`)}"`,
+      { path: configPath, fix },
     );
   }
   for (const [name, shape] of expectedTensorShapes(config, tied)) {

@@ -123,6 +123,8 @@ export function parseHuggingFaceConfig(json: string, path: string): ModelConfig 
       dim: "hidden_size",
       nHeads: "num_attention_heads",
       nKvHeads: "num_key_value_heads",
+      nLayers: "num_hidden_layers",
+      vocabSize: "vocab_size",
     },
     params,
     path,
