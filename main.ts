@@ -10,6 +10,7 @@ import { LlamaError } from "./lib/errors.ts";
 import { HELP } from "./lib/cli/help.ts";
 import { writeErr, writeOut } from "./lib/cli/terminal.ts";
 import { COMMANDS } from "./lib/cli/commands.ts";
+import { listenForInterrupt } from "./lib/cli/interrupt.ts";
 
 async function main(args: string[]): Promise<number> {
   const first = args[0];
@@ -39,14 +40,22 @@ async function main(args: string[]): Promise<number> {
 }
 
 try {
+  // Ctrl+C outside a generation: remove unfinished files, exit 130.
+  listenForInterrupt();
   Deno.exitCode = await main(Deno.args);
 } catch (error) {
   if (error instanceof LlamaError) {
     writeErr(`error: ${error.message}\n`);
     Deno.exitCode = error.exitCode;
   } else if (error instanceof Deno.errors.NotCapable) {
+    // Deno asks for every permission before touching devices and /proc: no task flag helps.
+    const special = error.message.includes("Requires all access");
     writeErr(
-      `error: ${error.message}\n  fix: run through 'deno task llama', which grants the needed permissions\n`,
+      `error: ${error.message}\n  fix: ${
+        special
+          ? "pass a regular file or folder, not a device or a path under /dev or /proc"
+          : "run through 'deno task llama', which grants the needed permissions"
+      }\n`,
     );
     Deno.exitCode = 1;
   } else {

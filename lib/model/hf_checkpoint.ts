@@ -26,6 +26,7 @@
 
 import { basename, join, resolve } from "node:path";
 import { CheckpointError, ConfigError } from "../errors.ts";
+import { isFile } from "../files.ts";
 import { readSafetensors, type SafetensorsHeader } from "../formats/safetensors.ts";
 import {
   checkShardContents,
@@ -183,16 +184,5 @@ function checkAgainstConfig(
         { path: configPath, fix },
       );
     }
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return false;
-    }
-    throw error;
   }
 }
