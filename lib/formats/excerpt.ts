@@ -34,6 +34,20 @@ export function excerpt(text: string, max: number = LIMITS.excerptChars): string
 }
 
 /**
+ * Text with control, bidirectional-override and line-separator characters escaped, cut to
+ * `max` characters, without quotes (for a parser's own message that quotes the input).
+ *
+ * @param text The untrusted text.
+ * @param max Characters kept at most.
+ * @returns The text, safe to print.
+ */
+export function escapedText(text: string, max: number): string {
+  const chars = Array.from(text.length > max * 2 ? text.slice(0, max * 2) : text);
+  const body = chars.slice(0, max).map((c) => (c === '"' || c === "\\" ? c : escapeChar(c)));
+  return body.join("") + (chars.length > max ? "…" : "");
+}
+
+/**
  * A JSON-like value (from a parsed file or a pickle) shortened for a message, written as
  * compact JSON is (`{"dtype":"F32"}`): nesting shown to four levels, at most `max` characters, strings escaped as {@linkcode excerpt} does.
  * Never recursive beyond those four levels, so any value is safe.

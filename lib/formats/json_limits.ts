@@ -15,6 +15,7 @@
  * @module
  */
 
+import { escapedText } from "./excerpt.ts";
 import { LIMITS } from "./limits.ts";
 
 /**
@@ -41,7 +42,8 @@ export function parseJsonWithLimits(
   try {
     value = JSON.parse(text);
   } catch (error) {
-    const syntax = (error as Error).message.slice(0, 120);
+    // V8's message quotes the text around the error: escaped, like any untrusted text.
+    const syntax = escapedText((error as Error).message, 160);
     return { error: `expected JSON, found invalid text: ${syntax}`, syntax };
   }
   const depth = nestingDepth(value, maxDepth);
