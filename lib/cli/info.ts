@@ -16,6 +16,7 @@
  * @module
  */
 
+import { briefValue, excerpt } from "../formats/excerpt.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 
 /** The JSON form of `info --json`. */
@@ -63,7 +64,8 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   lines.push(
     `hyperparameters (${checkpoint.format === "huggingface" ? "config.json" : "params.json"}):`,
   );
-  const paramRows = Object.entries(info.params).map(([k, v]) => [k, JSON.stringify(v)]);
+  // Names and values come from the file: shortened and escaped, like any untrusted text.
+  const paramRows = Object.entries(info.params).map(([k, v]) => [printable(k), briefValue(v, 80)]);
   lines.push(...table(paramRows, "  "));
   lines.push("");
   lines.push("derived:");
@@ -91,7 +93,12 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   lines.push(`tensors (${info.tensors.length}):`);
   lines.push(
     ...table(
-      info.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(", ")}]`, t.source_name ?? ""]),
+      info.tensors.map((t) => [
+        printable(t.name),
+        t.dtype,
+        `[${t.shape.join(", ")}]`,
+        t.source_name === undefined ? "" : printable(t.source_name),
+      ]),
       "  ",
     ),
   );
@@ -169,4 +176,10 @@ function formatBytes(n: number): string {
     unit = next;
   }
   return unit === "bytes" ? `${n} bytes` : `${value.toFixed(2)} ${unit}`;
+}
+
+/** A name from a file as the table shows it: unquoted when it needs no escaping. */
+function printable(name: string): string {
+  const quoted = excerpt(name, 120);
+  return quoted === `"${name}"` ? name : quoted;
 }

@@ -14,8 +14,8 @@ import { dirname, join, resolve } from "node:path";
 import { statfs } from "node:fs/promises";
 import { LlamaError, UsageError } from "../errors.ts";
 import { PARAMS_FILE, WEIGHTS_FILE } from "../model/checkpoint.ts";
+import { isFile, pathExists } from "../files.ts";
 import {
-  pathExists,
   type PresetName,
   PRESETS,
   syntheticTensors,
@@ -101,13 +101,13 @@ export async function runMakeModel(args: string[]): Promise<number> {
       throw new UsageError(`--dtype: expected bf16, f16 or f32, got '${values.dtype}'`);
     }
     const tokenizerPath = typeof values.tokenizer === "string" ? values.tokenizer : undefined;
-    if (tokenizerPath !== undefined && !(await isFile(tokenizerPath))) {
+    if (tokenizerPath !== undefined && !isFile(tokenizerPath)) {
       throw new UsageError(
         `--tokenizer: expected a tokenizer.model file, found none at ${tokenizerPath}`,
       );
     }
     const weightsPath = join(dir, WEIGHTS_FILE);
-    if (!values.force && await pathExists(weightsPath)) {
+    if (!values.force && pathExists(weightsPath)) {
       throw new UsageError(`${weightsPath} already exists; pass --force to replace it`);
     }
 
@@ -150,22 +150,13 @@ export async function runMakeModel(args: string[]): Promise<number> {
   }
 }
 
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /**
  * Refuses to start a write that cannot fit. Skipped when free space cannot be
  * read, e.g. without `--allow-sys` (then a full disk fails the write instead).
  */
 async function checkFreeSpace(dir: string, bytes: number): Promise<void> {
   let probe = dir;
-  while (!(await pathExists(probe)) && dirname(probe) !== probe) probe = dirname(probe);
+  while (!pathExists(probe) && dirname(probe) !== probe) probe = dirname(probe);
   // Only ask when allowed (--allow-sys): never make Deno prompt for it.
   if (Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state !== "granted") return;
   let free: number;

@@ -8,6 +8,7 @@
  */
 
 import { join } from "node:path";
+import { isFile } from "../files.ts";
 import { type Checkpoint, loadCheckpoint, WEIGHTS_FILE } from "../model/checkpoint.ts";
 import { isHuggingFaceFolder, loadHuggingFaceCheckpoint } from "../model/hf_checkpoint.ts";
 import { HF_CONFIG_FILE } from "../model/hf_config.ts";
@@ -44,7 +45,7 @@ export function openTokenizer(dir: string): Tokenizer {
  * @returns The tokenizer and its stop ids.
  */
 export function openModelTokenizer(dir: string): ModelTokenizer {
-  if (isHuggingFaceModel(dir) && exists(join(dir, HF_TOKENIZER_FILE))) {
+  if (isHuggingFaceModel(dir) && isFile(join(dir, HF_TOKENIZER_FILE))) {
     const { tokenizer, stopIds } = loadHuggingFaceTokenizer(dir, configEosTokenId(dir));
     return { tokenizer, stopTokens: stopIds };
   }
@@ -58,7 +59,7 @@ export function openCheckpoint(dir: string): Checkpoint {
 
 /** A Hugging Face folder without Meta's weights beside it (those win). */
 function isHuggingFaceModel(dir: string): boolean {
-  return !exists(join(dir, WEIGHTS_FILE)) && isHuggingFaceFolder(dir);
+  return !isFile(join(dir, WEIGHTS_FILE)) && isHuggingFaceFolder(dir);
 }
 
 /** `config.json`'s `eos_token_id`, if it can be read (the checkpoint loader checks the file). */
@@ -67,13 +68,5 @@ function configEosTokenId(dir: string): unknown {
     return JSON.parse(Deno.readTextFileSync(join(dir, HF_CONFIG_FILE)))?.eos_token_id;
   } catch {
     return undefined;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
   }
 }
