@@ -8,6 +8,7 @@
 import { runInfo } from "./info.ts";
 import { runTokenize } from "./tokenize.ts";
 import { runMakeModel } from "./make_model.ts";
+import { runConvert } from "./convert.ts";
 import { runMenu } from "./menu.ts";
 import { runChat } from "./chat.ts";
 import { runComplete } from "./complete.ts";
@@ -65,5 +66,6 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   info,
   tokenize,
   "make-model": runMakeModel,
+  convert: runConvert,
   kernels: runKernels,
 };

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { CONVERT_HELP } from "./convert.ts";
 import { KERNELS_HELP } from "./kernels.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
@@ -38,6 +39,7 @@ Commands:
   info        model metadata: tensors, hyperparameters, sizes
   tokenize    show the token ids of a text
   make-model  write a random-weight checkpoint of a real model's shape
+  convert     write the model as a GGUF file for llama.cpp and ollama
   kernels     list the WebAssembly kernels, or print them as text (--wat)
   help        this text; 'llama help COMMAND' for a command
 
@@ -122,5 +124,6 @@ Example:
   deno task llama tokenize --show "Hello, world! 👋"
 `,
   "make-model": MAKE_MODEL_HELP,
+  convert: CONVERT_HELP,
   kernels: KERNELS_HELP,
 };
