@@ -16,6 +16,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { CheckpointError } from "../errors.ts";
+import { isGgufPath } from "../model/gguf_checkpoint.ts";
 import { isHuggingFaceFolder } from "../model/hf_checkpoint.ts";
 
 /** Where `llama model download --source meta --model-id Llama3.1-8B-Instruct` puts the files. */
@@ -59,7 +60,7 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
     path = resolve(cwd, path);
     const weightsFile = path.endsWith(".pth") || path.endsWith(".safetensors") ||
       path.endsWith(".safetensors.index.json");
-    return weightsFile && isFile(path) ? dirname(path) : path;
+    return weightsFile && isFile(path) ? dirname(path) : path; // a .gguf file is the model itself
   };
 
   const candidates: Array<{ dir: string; why: string }> = [];
@@ -76,12 +77,13 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
   }
 
   for (const { dir } of candidates) {
+    if (isGgufPath(dir) && isFile(dir)) return dir;
     if (isFile(join(dir, "consolidated.00.pth")) || isHuggingFaceFolder(dir)) return dir;
   }
   const searched = candidates.map(({ dir, why }) => `    ${dir} (${why})`).join("\n");
   throw new CheckpointError(
     "expected a model folder holding consolidated.00.pth (Meta's) or config.json and " +
-      `model.safetensors (Hugging Face's), found none; searched:\n${searched}`,
+      `model.safetensors (Hugging Face's), or a .gguf file, found none; searched:\n${searched}`,
     {
       fix: "download the weights with Meta's tool: `pip install llama-stack` then `llama " +
         "model download --source meta --model-id Llama3.1-8B-Instruct` (it puts them in " +

@@ -62,6 +62,22 @@ export type GgufValueType = keyof typeof GGUF_VALUE_TYPES;
 /** The types an array may hold (GGUF allows arrays of arrays; llama.cpp's files never use them). */
 export type GgufScalarType = Exclude<GgufValueType, "array">;
 
+/** A scalar metadata value with its GGUF type. */
+export interface GgufScalar {
+  readonly type: GgufScalarType;
+  readonly value: number | bigint | boolean | string;
+}
+
+/** An array metadata value: items of one scalar type. */
+export interface GgufArray {
+  readonly type: "array";
+  readonly itemType: GgufScalarType;
+  readonly value: ArrayLike<number | bigint | boolean | string>;
+}
+
+/** A metadata value with its GGUF type. */
+export type GgufValue = GgufScalar | GgufArray;
+
 /** One ggml tensor type. */
 export interface GgmlTypeInfo {
   /** Its id in tensor infos. */

@@ -34,23 +34,10 @@ import {
   GGUF_VALUE_TYPES,
   GGUF_VERSION,
   type GgufScalarType,
+  type GgufValue,
 } from "./gguf_types.ts";
 
-/** A scalar metadata value with its GGUF type. */
-export interface GgufScalar {
-  readonly type: GgufScalarType;
-  readonly value: number | bigint | boolean | string;
-}
-
-/** An array metadata value: items of one scalar type. */
-export interface GgufArray {
-  readonly type: "array";
-  readonly itemType: GgufScalarType;
-  readonly value: ArrayLike<number | bigint | boolean | string>;
-}
-
-/** A metadata value with its GGUF type. */
-export type GgufValue = GgufScalar | GgufArray;
+export type { GgufValue } from "./gguf_types.ts";
 
 /** Typed metadata values, named after GGUF's types. */
 export const gguf = {
