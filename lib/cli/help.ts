@@ -9,8 +9,9 @@ import { KERNELS_HELP } from "./kernels.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
-                     tokenizer.model) or Hugging Face folder (config.json,
-                     model*.safetensors, tokenizer.json). Default: $LLAMA_MODEL, then
+                     tokenizer.model), Hugging Face folder (config.json,
+                     model*.safetensors, tokenizer.json) or a .gguf file (llama.cpp's
+                     format: F32, F16, BF16 tensors). Default: $LLAMA_MODEL, then
                      ~/.llama/checkpoints/Llama3.1-8B-Instruct/, then
                      ./models-original/Meta-Llama-3.1-8B-Instruct/`;
 
@@ -100,7 +101,8 @@ Examples:
   info: `Usage: llama info [--model DIR] [--json]
 
 Prints every tensor with dtype and shape, the hyperparameters from params.json
-(or config.json), the derived values, the parameter count and size.
+(or config.json), the derived values, the parameter count and size. For a .gguf
+file: its metadata, each tensor's ggml type, shape and bits per weight.
 
 Options:
 ${MODEL_HELP}
