@@ -116,7 +116,7 @@ Deno.test("gguf cli: convert refuses bad usage in one line", async () => {
     runLlama(["convert", "--model", meta, "--out", f16]),
     runLlama(["convert", "--model", meta]),
   ]);
-  assertOneLine(badType, /--type: expected f16, bf16, f32, got 'q3_k'/);
+  assertOneLine(badType, /--type: expected f16, bf16, f32, q8_0, q4_0, q4_k_m, q5_k_m, got 'q3_k'/);
   assertOneLine(exists, /already exists; pass --force to replace it/);
   assertOneLine(noOut, /--out FILE\.gguf is required/);
   assert.equal(badType.code, 2);

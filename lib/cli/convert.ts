@@ -29,7 +29,7 @@ import { TokenizerError } from "../errors.ts";
 
 /** The `--help` text of `convert`. */
 export const CONVERT_HELP: string =
-  `Usage: llama convert [--model DIR] --out FILE.gguf [--type f16|bf16|f32] [--force]
+  `Usage: llama convert [--model DIR] --out FILE.gguf [--type TYPE] [--force]
 
 Writes the model as one GGUF file, the format of llama.cpp, ollama and LM Studio:
 hyperparameters, tokenizer (tokenizer.model or tokenizer.json), the Llama 3 chat
@@ -39,7 +39,9 @@ file is written beside FILE under a temporary name and renamed when complete.
 Options:
   --model DIR        Meta checkpoint folder or Hugging Face folder (see 'llama help')
   --out FILE         the GGUF file to write
-  --type T           f16 (default), bf16 (Meta's own type: exact) or f32
+  --type T           f16 (default), bf16 (Meta's own type: exact), f32, or quantized:
+                     q8_0, q4_0, q4_k_m, q5_k_m (llama.cpp's mixes: Q6_K for the
+                     output layer, and in the K mixes for some attn_v and ffn_down)
   --force            replace FILE if it exists
   -h, --help         this text
 

@@ -50,10 +50,84 @@ import type { ModelConfig } from "./config.ts";
 import { ggufTensorName, ROPE_FREQS_TENSOR } from "./gguf_tensor_names.ts";
 
 /** The types `convert` writes; the name is also `general.file_type`'s. */
-export type GgufOutputType = "f32" | "f16" | "bf16";
+export type GgufOutputType = "f32" | "f16" | "bf16" | "q8_0" | "q4_0" | "q4_k_m" | "q5_k_m";
 
 /** Every output type, for flags and messages. */
-export const GGUF_OUTPUT_TYPES: readonly GgufOutputType[] = ["f16", "bf16", "f32"];
+export const GGUF_OUTPUT_TYPES: readonly GgufOutputType[] = [
+  "f16",
+  "bf16",
+  "f32",
+  "q8_0",
+  "q4_0",
+  "q4_k_m",
+  "q5_k_m",
+];
+
+/** The block type most matrices of a quantized output type get. */
+const BASE_TYPE: Readonly<Record<GgufOutputType, StorageType>> = {
+  f32: "f32",
+  f16: "f16",
+  bf16: "bf16",
+  q8_0: "q8_0",
+  q4_0: "q4_0",
+  q4_k_m: "q4_k",
+  q5_k_m: "q5_k",
+};
+
+/**
+ * llama.cpp's fallbacks for K-quant tensors whose rows are not whole 256-weight super-blocks.
+ * (llama.cpp turns Q5_K into Q5_1, a type llama-bolts does not have: Q8_0 here.)
+ */
+const ROW_FALLBACK: Partial<Record<StorageType, StorageType>> = {
+  q4_k: "q5_0",
+  q5_k: "q8_0",
+  q6_k: "q8_0",
+};
+
+/**
+ * The storage type of one tensor in a file of `output` type, following llama.cpp's quantizer
+ * (`llama_tensor_get_type`): 1-D tensors stay float32; the output layer (or, with tied
+ * embeddings, the embedding that serves as it) gets Q6_K in every quantized type but Q8_0; in
+ * Q4_K_M and Q5_K_M, `attn_v` and `ffn_down` get Q6_K in the layers `useMoreBits` picks (the
+ * first and last eighth, and every third between); a K-quant whose rows are not whole
+ * super-blocks falls back ({@linkcode ROW_FALLBACK}).
+ *
+ * @param name Meta's tensor name.
+ * @param shape Its shape.
+ * @param output The file's type.
+ * @param nLayers The model's layer count.
+ * @param tied Whether the embedding is also the output layer.
+ * @returns The storage type to write.
+ */
+export function ggufTensorStorage(
+  name: string,
+  shape: readonly number[],
+  output: GgufOutputType,
+  nLayers: number,
+  tied: boolean,
+): StorageType {
+  if (shape.length === 1) return "f32";
+  let type = BASE_TYPE[output];
+  const quantized = output.startsWith("q");
+  const kMix = output === "q4_k_m" || output === "q5_k_m";
+  const layer = Number(/^layers\.(\d+)\./.exec(name)?.[1] ?? -1);
+  const cols = shape[shape.length - 1];
+  if (name === "output.weight" || (tied && name === "tok_embeddings.weight")) {
+    if (quantized && output !== "q8_0") type = cols % 256 === 0 ? "q6_k" : "q8_0";
+  } else if (kMix && /\.attention\.wv\.weight$|\.feed_forward\.w2\.weight$/.test(name)) {
+    if (useMoreBits(layer, nLayers)) type = "q6_k";
+  }
+  const blockElements = type.endsWith("_k") ? 256 : 1;
+  if (cols % blockElements !== 0) type = ROW_FALLBACK[type] ?? type;
+  return type;
+}
+
+/** llama.cpp's `use_more_bits`: the first and last eighth of the layers, and every third. */
+function useMoreBits(layer: number, nLayers: number): boolean {
+  const eighth = Math.floor(nLayers / 8);
+  return layer < eighth || layer >= Math.floor((7 * nLayers) / 8) ||
+    (layer - eighth) % 3 === 2;
+}
 
 /**
  * The chat template written into files: Llama 3's header format, as the engine encodes a chat
@@ -106,7 +180,13 @@ export function ggufContentsOf(checkpoint: Checkpoint, options: GgufExportOption
     } catch {
       continue; // not one of Llama's tensors (e.g. a stray buffer): llama.cpp would refuse it
     }
-    const storage: StorageType = tensor.shape.length === 1 ? "f32" : options.type;
+    const storage = ggufTensorStorage(
+      tensor.name,
+      tensor.shape,
+      options.type,
+      config.nLayers,
+      checkpoint.tiedEmbeddings,
+    );
     const headsToInterleave = checkpoint.ropeLayout === "halves"
       ? /\.attention\.wq\.weight$/.test(tensor.name)
         ? config.nHeads
@@ -137,6 +217,9 @@ export function ggufMetadata(
     ["general.architecture", gguf.string("llama")],
     ["general.name", gguf.string(options.name ?? "llama")],
     ["general.file_type", gguf.uint32(GGUF_FILE_TYPES[options.type])],
+    ...(options.type.startsWith("q")
+      ? [["general.quantization_version", gguf.uint32(2)] as const]
+      : []),
     ["llama.vocab_size", gguf.uint32(config.vocabSize)],
     ["llama.context_length", gguf.uint32(config.maxContext)],
     ["llama.embedding_length", gguf.uint32(config.dim)],

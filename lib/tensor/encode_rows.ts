@@ -1,6 +1,7 @@
 /**
  * float32 → a storage type: how writers (`convert`, `make-model`) turn rows of floats into the
- * bytes of a type. One encoder per {@linkcode StorageType} row; quantized types add theirs here.
+ * bytes of a type. One encoder per {@linkcode StorageType} row; block types use their codec's
+ * reference quantizer (`lib/kernels/quant/`).
  *
  * Rounding is to nearest, ties to even, as torch and ggml round: float16 values beyond its range
  * become ±infinity, values below half its smallest subnormal become ±0; NaN stays NaN.
@@ -16,6 +17,7 @@
  * @module
  */
 
+import { BLOCK_CODECS } from "../kernels/quant/codecs.ts";
 import { storageBytes, type StorageType } from "./storage.ts";
 
 /** Writes `src` (whole blocks of the type) as the type's bytes into `out`. */
@@ -26,6 +28,12 @@ export const ROW_ENCODERS: { readonly [T in StorageType]: RowEncoder } = {
   f32: (src, out) => out.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength)),
   f16: (src, out) => encodeHalves(src, out, f32BitsToF16),
   bf16: (src, out) => encodeHalves(src, out, f32BitsToBf16),
+  q8_0: (src, out) => BLOCK_CODECS.q8_0.quantize(src, out, 0),
+  q4_0: (src, out) => BLOCK_CODECS.q4_0.quantize(src, out, 0),
+  q5_0: (src, out) => BLOCK_CODECS.q5_0.quantize(src, out, 0),
+  q4_k: (src, out) => BLOCK_CODECS.q4_k.quantize(src, out, 0),
+  q5_k: (src, out) => BLOCK_CODECS.q5_k.quantize(src, out, 0),
+  q6_k: (src, out) => BLOCK_CODECS.q6_k.quantize(src, out, 0),
 };
 
 /**
