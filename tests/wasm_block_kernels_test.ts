@@ -206,3 +206,34 @@ Deno.test("matmul_q8_0 and matmul_q4_0 with float32 activations (the measured al
     }
   }
 });
+
+Deno.test("llama kernels --wat prints a block kernel", async () => {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", main, "kernels", "--wat", "matmul_q4_k"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0);
+  assert.match(text, /\(func \$matmul_q4_k /);
+  assert.match(text, /call \$quantize_x_q8/);
+});
+
+Deno.test("a kernel module emitted without a block type runs that type on the TypeScript twin", () => {
+  const bare = createBackend("wasm", {
+    backend: "wasm",
+    ...init,
+    module: compileKernels({ blockTypes: [] }),
+  });
+  const rows = 5, cols = 96;
+  fillWeights("q4_0", rows, cols, 3);
+  fillX(2 * cols, 4);
+  const ref: MatrixRef = { type: "q4_0", byteOffset: 0, rows, cols };
+  runMatMul(bare, ref, OUT_WASM, 2);
+  runMatMul(ts, ref, OUT_TS, 2);
+  assert.deepEqual(
+    floats.slice(OUT_WASM / 4, OUT_WASM / 4 + 2 * rows),
+    floats.slice(OUT_TS / 4, OUT_TS / 4 + 2 * rows),
+  );
+});

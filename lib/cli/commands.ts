@@ -15,6 +15,7 @@ import { runMenu } from "./menu.ts";
 import { runChat } from "./chat.ts";
 import { runComplete } from "./complete.ts";
 import { runKernels } from "./kernels.ts";
+import { runServe } from "./serve.ts";
 import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -75,4 +76,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   "make-model": runMakeModel,
   convert: runConvert,
   kernels: runKernels,
+  serve: runServe,
 };

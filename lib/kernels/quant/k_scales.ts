@@ -64,16 +64,21 @@ export function packScalesMins(
 /**
  * Fits `x[start + i] ≈ scale · L[i] − min` for `i < n`, with integers `L[i]` in `[0, nmax]`,
  * `scale ≥ 0` and `min ≥ 0` (the sub-block's offset never above zero, as ggml's K-quants
- * store it), minimizing `Σ w[i] · error²`. Tries a spread of scales around the one that maps
- * the range of `x` onto `[0, nmax]`; for each it rounds every `L[i]`, then solves the weighted
- * least squares for scale and offset given those `L`, and keeps the best.
+ * store it), minimizing `Σ w[i] · error²`. Tries 11 scales around the one that maps the range
+ * of `x` onto `[0, nmax]` (`nmax ± 1` steps over the range); for each it rounds every `L[i]`,
+ * then solves the weighted least squares for scale and offset given those `L` and keeps the
+ * best (the error in closed form from the same sums, as ggml's `make_qkx2_quants` scores its
+ * candidates). 21 candidates measured no better (Q4_K round trip 0.0725 against 0.0726) at
+ * half the speed.
  *
  * @param x Values.
  * @param start First index in `x` (and in `w`).
  * @param n Count.
  * @param nmax Largest integer.
- * @param w Weights of the squared errors, indexed like `x`.
- * @returns `[scale, min]`.
+ * @param w Weights of the squared errors: `w[i − shift]` for `x[i]`.
+ * @param shift Index of `x[0]`'s weight, negated (`w` may cover only the super-block).
+ * @param out Receives `scale` at `out[at]` and `min` at `out[at + 1]`.
+ * @param at Where in `out`.
  */
 export function fitScaleMin(
   x: Float32Array,
@@ -81,25 +86,36 @@ export function fitScaleMin(
   n: number,
   nmax: number,
   w: Float32Array,
-): [number, number] {
-  let lo = Infinity, hi = -Infinity;
-  for (let i = start; i < start + n; i++) {
-    lo = Math.min(lo, x[i]);
-    hi = Math.max(hi, x[i]);
+  shift: number,
+  out: Float64Array,
+  at: number,
+): void {
+  const end = start + n;
+  let lo = x[start], hi = x[start], sw = 0, sx = 0, sxx = 0;
+  for (let i = start; i < end; i++) {
+    const v = x[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+    sw += w[i - shift];
+    sx += w[i - shift] * v;
+    sxx += w[i - shift] * v * v;
   }
   if (lo > 0) lo = 0;
-  if (hi <= lo) return [0, -lo];
-  let best = Infinity, bestScale = (hi - lo) / nmax, bestOffset = lo;
-  for (let step = -10; step <= 10; step++) {
+  out[at] = 0;
+  out[at + 1] = -lo;
+  if (hi <= lo) return;
+  let best = Infinity;
+  out[at] = (hi - lo) / nmax;
+  for (let step = -10; step <= 10; step += 2) {
     const inverse = (nmax + 0.1 * step) / (hi - lo);
-    let sw = 0, sl = 0, sll = 0, sx = 0, slx = 0;
-    for (let i = start; i < start + n; i++) {
-      const l = Math.max(0, Math.min(nmax, Math.round(inverse * (x[i] - lo))));
-      sw += w[i];
-      sl += w[i] * l;
-      sll += w[i] * l * l;
-      sx += w[i] * x[i];
-      slx += w[i] * l * x[i];
+    let sl = 0, sll = 0, slx = 0;
+    for (let i = start; i < end; i++) {
+      let l = Math.floor(inverse * (x[i] - lo) + 0.5);
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
+      const wl = w[i - shift] * l;
+      sl += wl;
+      sll += wl * l;
+      slx += wl * x[i];
     }
     const det = sw * sll - sl * sl;
     if (det <= 0) continue;
@@ -109,19 +125,15 @@ export function fitScaleMin(
       scale = slx / sll;
     }
     if (!(scale > 0)) continue;
-    let error = 0;
-    for (let i = start; i < start + n; i++) {
-      const l = Math.max(0, Math.min(nmax, Math.round((x[i] - offset) / scale)));
-      const e = scale * l + offset - x[i];
-      error += w[i] * e * e;
-    }
+    // Σ w (scale · l + offset − x)² expanded over the sums.
+    const error = scale * scale * sll + offset * offset * sw + sxx +
+      2 * (scale * offset * sl - scale * slx - offset * sx);
     if (error < best) {
       best = error;
-      bestScale = scale;
-      bestOffset = offset;
+      out[at] = scale;
+      out[at + 1] = -offset;
     }
   }
-  return [bestScale, -bestOffset];
 }
 
 /**
@@ -131,11 +143,11 @@ export function fitScaleMin(
  * @param x Values.
  * @param start First index of the super-block.
  * @param n Its size.
- * @param w Destination, indexed like `x`.
+ * @param w Destination: `w[i − start]` for `x[i]`.
  */
 export function errorWeights(x: Float32Array, start: number, n: number, w: Float32Array): void {
   let sum = 0;
   for (let i = start; i < start + n; i++) sum += x[i] * x[i];
   const rms = Math.sqrt(sum / n);
-  for (let i = start; i < start + n; i++) w[i] = rms + Math.abs(x[i]);
+  for (let i = start; i < start + n; i++) w[i - start] = rms + Math.abs(x[i]);
 }

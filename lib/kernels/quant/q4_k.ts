@@ -33,6 +33,9 @@ import { errorWeights, fitScaleMin, packScalesMins, scaleMin } from "./k_scales.
 
 const QK = 256, BYTES = 144;
 
+/** Scratch of the quantizer: each sub-block's fitted scale and min, then their 6-bit forms. */
+const FITS = new Float64Array(16), SCALES = new Uint8Array(8), MINS = new Uint8Array(8);
+
 /** Fills `levels[0 .. 256)` and writes d, dmin and the scales of one Q4_K or Q5_K block. */
 export function quantizeScalesMins(
   x: Float32Array,
@@ -44,19 +47,19 @@ export function quantizeScalesMins(
   weights: Float32Array,
 ): void {
   errorWeights(x, i, QK, weights);
-  const scales = new Float64Array(8), mins = new Float64Array(8);
+  const fits = FITS;
   let maxScale = 0, maxMin = 0;
   for (let j = 0; j < 8; j++) {
-    [scales[j], mins[j]] = fitScaleMin(x, i + 32 * j, 32, nmax, weights);
-    maxScale = Math.max(maxScale, scales[j]);
-    maxMin = Math.max(maxMin, mins[j]);
+    fitScaleMin(x, i + 32 * j, 32, nmax, weights, i, fits, 2 * j);
+    maxScale = Math.max(maxScale, fits[2 * j]);
+    maxMin = Math.max(maxMin, fits[2 * j + 1]);
   }
   const d = writeHalf(out, at, maxScale / 63);
   const dmin = writeHalf(out, at + 2, maxMin / 63);
-  const sc = new Uint8Array(8), m = new Uint8Array(8);
+  const sc = SCALES, m = MINS;
   for (let j = 0; j < 8; j++) {
-    sc[j] = d > 0 ? Math.min(63, nearestInt(scales[j] / d)) : 0;
-    m[j] = dmin > 0 ? Math.min(63, nearestInt(mins[j] / dmin)) : 0;
+    sc[j] = d > 0 ? Math.min(63, nearestInt(fits[2 * j] / d)) : 0;
+    m[j] = dmin > 0 ? Math.min(63, nearestInt(fits[2 * j + 1] / dmin)) : 0;
   }
   packScalesMins(out, at + 4, sc, m);
   for (let j = 0; j < 8; j++) {
@@ -92,7 +95,7 @@ export const Q4_K: BlockCodec = {
     }
   },
   quantize(x, out, outOffset) {
-    const levels = new Uint8Array(QK), weights = new Float32Array(x.length);
+    const levels = new Uint8Array(QK), weights = new Float32Array(QK);
     for (let i = 0; i < x.length; i += QK, outOffset += BYTES) {
       quantizeScalesMins(x, i, 15, out, outOffset, levels, weights);
       for (let c = 0; c < 4; c++) {

@@ -54,7 +54,7 @@ export const Q5_K: BlockCodec = {
     }
   },
   quantize(x, out, outOffset) {
-    const levels = new Uint8Array(QK), weights = new Float32Array(x.length);
+    const levels = new Uint8Array(QK), weights = new Float32Array(QK);
     for (let i = 0; i < x.length; i += QK, outOffset += BYTES) {
       quantizeScalesMins(x, i, 31, out, outOffset, levels, weights);
       for (let l = 0; l < 32; l++) out[outOffset + 16 + l] = 0;

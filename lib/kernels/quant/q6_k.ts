@@ -35,21 +35,23 @@ const QK = 256, BYTES = 210;
 
 /**
  * The scale `s` of `x[start .. start + 16)` ≈ `s · l`, `l` in [−32, 31], minimizing the
- * error weighted by `x²`: tries scales around `m / −32` and solves the least squares for each
- * rounding.
+ * error weighted by `x²`: tries 10 scales around `m / −32` and solves the least squares for
+ * each rounding (19 candidates measured no better, at half the speed).
  */
 function fitScale(x: Float32Array, start: number): number {
   const m = signedMax(x, start, start + 16);
   if (m === 0) return 0;
   let best = -1, bestScale = m / -32;
-  for (let step = -9; step <= 9; step++) {
+  for (let step = -9; step <= 9; step += 2) {
     const inverse = -(32 + 0.1 * step) / m;
     let slx = 0, sll = 0;
     for (let i = start; i < start + 16; i++) {
-      const l = Math.max(-32, Math.min(31, nearestInt(inverse * x[i])));
-      const w = x[i] * x[i];
-      slx += w * x[i] * l;
-      sll += w * l * l;
+      const v = x[i];
+      let l = Math.floor(inverse * v + 0.5);
+      l = l < -32 ? -32 : l > 31 ? 31 : l;
+      const wl = v * v * l;
+      slx += wl * v;
+      sll += wl * l;
     }
     // The error is Σw·x² − slx²/sll at the best scale slx/sll: the largest slx²/sll wins.
     if (sll > 0 && slx * slx / sll > best) {

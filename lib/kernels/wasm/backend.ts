@@ -78,8 +78,8 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
   const matMuls = Object.fromEntries(
     Object.entries(WASM_MATRIX_KERNELS).map((
       [type, name],
-    ) => [type, exports[name] as MatMulExport]),
-  ) as Record<StorageType, MatMulExport>;
+    ) => [type, exports[name] as MatMulExport | undefined]),
+  ) as Record<StorageType, MatMulExport | undefined>;
   const attention = exports.attention as AttentionExport;
   const scratch = BigInt(init.scratch.byteOffset);
   const fallback = createTsBackend(init);
@@ -89,6 +89,11 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
     matMul(w, x, out, outStride, tokens, rowStart, rowEnd) {
       if (rowStart >= rowEnd) return;
       const kernel = matMuls[w.type];
+      if (kernel === undefined) {
+        // A module emitted without this block type's kernel (KernelOptions.blockTypes).
+        fallback.matMul(w, x, out, outStride, tokens, rowStart, rowEnd);
+        return;
+      }
       if (tokens * w.cols * 4 > init.scratch.byteLength) {
         throw new RangeError(`matMul: ${tokens} tokens × ${w.cols} columns exceed the scratch`);
       }

@@ -186,13 +186,32 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
   };
 }
 
-/** 6-bit scale (`min` false) or minimum of sub-block `j` from the 12 bytes at `wp + 4`. */
-function kScale(t: KernelTarget, wp: Expr, j: number, min: boolean): Expr {
-  const byte = (k: number) => i32.load8U(t.weights, wp, 4 + k);
-  if (j < 4) return i32.and(byte(min ? j + 4 : j), i32.const(63));
-  const low = min ? i32.shrU(byte(j + 4), i32.const(4)) : i32.and(byte(j + 4), i32.const(15));
-  const top = i32.shl(i32.shrU(byte(min ? j : j - 4), i32.const(6)), i32.const(4));
-  return i32.or(low, top);
+/**
+ * The 8 scales and 8 minimums of a Q4_K/Q5_K super-block, unpacked from their 12 bytes at `wp +
+ * 4` in one vector (bytes 0–7: scales, 8–15: minimums; see `k_scales.ts`): two swizzles
+ * gather the bytes each lane needs, masks and shifts assemble the 6-bit values — 9
+ * instructions for what takes ~100 scalar ones.
+ */
+function kScalesMins(t: KernelTarget, wp: Expr, raw: Local, f: FunctionBuilder): Expr {
+  const Z = 0x80; // swizzle index that yields 0
+  f.set(raw, v128.load(t.weights, wp, 4));
+  const a = i8x16.swizzle(raw, v128.const([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11]));
+  const b = i8x16.swizzle(raw, v128.const([Z, Z, Z, Z, 0, 1, 2, 3, Z, Z, Z, Z, 4, 5, 6, 7]));
+  const low = [...new Array(4).fill(63), ...new Array(4).fill(15), ...new Array(4).fill(63)];
+  const top = f.temp("top", "v128");
+  f.set(top, i8x16.shl(i8x16.shrU(b, i32.const(6)), i32.const(4)));
+  f.set(raw, a);
+  const lowBits = v128.or(
+    v128.and(raw, v128.const([...low, 0, 0, 0, 0])),
+    v128.and(i8x16.shrU(raw, i32.const(4)), v128.const([...new Array(12).fill(0), 15, 15, 15, 15])),
+  );
+  return v128.or(lowBits, top);
+}
+
+/** Lane `lane` of a 32-bit vector in all four lanes. */
+function broadcast(v: Expr, lane: number): Expr {
+  const bytes = [0, 1, 2, 3].map((k) => 4 * lane + k);
+  return i8x16.shuffle(v, v, [...bytes, ...bytes, ...bytes, ...bytes]);
 }
 
 /** Q4_K (144 bytes, `fifth` false) and Q5_K (176 bytes, `fifth` true). */
@@ -203,16 +222,28 @@ function kFormat(fifth: boolean): BlockFormat {
     superBytes: fifth ? 176 : 144,
     activations: "q8",
     emit(f, { target: t, wp, xp, acc }) {
-      const d = f.temp("ds", "f32"), dmin = f.temp("dmin", "f32");
-      const sd = f.temp("sd", "f32"), md = f.temp("md", "v128");
+      const raw = f.temp("raw", "v128"), sm = f.temp("sm", "v128");
+      // d · sc for sub-blocks 0–3 and 4–7, dmin · m likewise, four float lanes each.
+      const sd = [f.temp("sd0", "v128"), f.temp("sd1", "v128")];
+      const md = [f.temp("md0", "v128"), f.temp("md1", "v128")];
       const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
+      const sdg = f.temp("sdg", "v128"), mdg = f.temp("mdg", "v128");
       wp.forEach((w, i) => {
-        f.set(d, halfScalar(t, w, 0));
-        f.set(dmin, halfScalar(t, w, 2));
+        f.set(sm, kScalesMins(t, w, raw, f));
+        const d = f32x4.splat(halfScalar(t, w, 0)), dmin = f32x4.splat(halfScalar(t, w, 2));
+        const scales = i16x8.extendLowI8x16U(sm), mins = i16x8.extendHighI8x16U(sm);
+        const floats = (v: Expr, high: boolean) =>
+          f32x4.convertI32x4S(high ? i32x4.extendHighI16x8U(v) : i32x4.extendLowI16x8U(v));
+        f.set(raw, d);
+        f.set(sd[0], f32x4.mul(floats(scales, false), raw));
+        f.set(sd[1], f32x4.mul(floats(scales, true), raw));
+        f.set(raw, dmin);
+        f.set(md[0], f32x4.mul(floats(mins, false), raw));
+        f.set(md[1], f32x4.mul(floats(mins, true), raw));
         for (let g = 0; g < 8; g++) {
           const c = g >> 1, high = (g & 1) === 1;
-          f.set(sd, f32.mul(d, f32.convertI32S(kScale(t, w, g, false))));
-          f.set(md, f32x4.splat(f32.mul(dmin, f32.convertI32S(kScale(t, w, g, true)))));
+          f.set(sdg, broadcast(sd[g >> 2], g & 3));
+          f.set(mdg, broadcast(md[g >> 2], g & 3));
           for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
             let v = nibbles(v128.load(t.weights, w, qs + 32 * c + half), high);
             // Q5_K: bit g of qh[l] is the fifth bit of element l of sub-block g.
@@ -221,14 +252,15 @@ function kFormat(fifth: boolean): BlockFormat {
           }
           xp.forEach((x, k) => {
             const dot = dotPair(t, xload(t, x, g, 0), q0, xload(t, x, g, 16), q1);
-            f.set(acc[i][k], accumulate(t, acc[i][k], dot, sd, x, g));
+            const dx = v128.load32Splat(t.state, x, RECORD_BYTES * g + RECORD.dx);
+            f.set(acc[i][k], madd(t, f32x4.convertI32x4S(dot), f32x4.mul(sdg, dx), acc[i][k]));
             // − dmin · m · dx · Σ xq, in lane 0
             const sum = v128.load32Zero(t.state, x, RECORD_BYTES * g + RECORD.sum);
             f.set(
               acc[i][k],
               t.fma
-                ? f32x4.relaxedNmadd(md, sum, acc[i][k])
-                : f32x4.sub(acc[i][k], f32x4.mul(md, sum)),
+                ? f32x4.relaxedNmadd(mdg, sum, acc[i][k])
+                : f32x4.sub(acc[i][k], f32x4.mul(mdg, sum)),
             );
           });
         }
@@ -245,8 +277,15 @@ const Q6_K: BlockFormat = {
   emit(f, { target: t, wp, xp, acc }) {
     const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
     const s0 = f.temp("s0", "v128"), s1 = f.temp("s1", "v128");
+    const scales = [f.temp("sc0", "v128"), f.temp("sc1", "v128")];
     wp.forEach((w, i) => {
       f.set(d, halfScalar(t, w, 208));
+      if (t.fma) {
+        // The 16 int8 scales as int16: sub-blocks 0–7, then 8–15.
+        f.set(scales[1], v128.load(t.weights, w, 192));
+        f.set(scales[0], i16x8.extendLowI8x16S(scales[1]));
+        f.set(scales[1], i16x8.extendHighI8x16S(scales[1]));
+      }
       // Record g holds weights 32g … 32g + 31 = 128c + 32k + l, sub-blocks 2g and 2g + 1.
       for (let g = 0; g < 8; g++) {
         const c = g >> 2, k = g & 3;
@@ -255,13 +294,41 @@ const Q6_K: BlockFormat = {
           const top = bitTo(v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
           f.set(q, v128.or(low, top));
         }
-        f.set(s0, i32x4.splat(i32.load8S(t.weights, w, 192 + 2 * g)));
-        f.set(s1, i32x4.splat(i32.load8S(t.weights, w, 193 + 2 * g)));
+        const scale = (k: number) => i32.load8S(t.weights, w, 192 + 2 * g + k);
+        if (t.fma) {
+          // Σ sc · (q − 32) · xq: 8-bit products in 16-bit pairs, 32 · (pair of xq) taken off
+          // in 16 bits (|·| ≤ 2 · 32 · 127), then one 16-bit dot product with the scale,
+          // broadcast from the row's scales widened once per super-block.
+          const lane = (k: number) => {
+            const l = (2 * g + k) & 7;
+            const bytes = [2 * l, 2 * l + 1];
+            const v = scales[(2 * g + k) >> 3];
+            return i8x16.shuffle(v, v, [0, 1, 2, 3, 4, 5, 6, 7].flatMap(() => bytes));
+          };
+          f.set(s0, lane(0));
+          f.set(s1, lane(1));
+        } else {
+          f.set(s0, i32x4.splat(scale(0)));
+          f.set(s1, i32x4.splat(scale(1)));
+        }
         xp.forEach((x, j) => {
-          const c32 = (field: number) => i32x4.shl(xload(t, x, g, field), i32.const(5));
-          const lo = i32x4.add(dotHalf(t, xload(t, x, g, 0), q0), c32(RECORD.sumsLow));
-          const hi = i32x4.add(dotHalf(t, xload(t, x, g, 16), q1), c32(RECORD.sumsHigh));
-          const dot = i32x4.add(i32x4.mul(lo, s0), i32x4.mul(hi, s1));
+          let dot: Expr;
+          if (t.fma) {
+            const half = (xq: number, q: Local, pairs: number, sc: Local) =>
+              i32x4.dotI16x8S(
+                i16x8.sub(
+                  i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, xq), q),
+                  xload(t, x, g, pairs),
+                ),
+                sc,
+              );
+            dot = i32x4.add(half(0, q0, RECORD.pairsLow, s0), half(16, q1, RECORD.pairsHigh, s1));
+          } else {
+            const c32 = (field: number) => i32x4.shl(xload(t, x, g, field), i32.const(5));
+            const lo = i32x4.add(dotHalf(t, xload(t, x, g, 0), q0), c32(RECORD.sumsLow));
+            const hi = i32x4.add(dotHalf(t, xload(t, x, g, 16), q1), c32(RECORD.sumsHigh));
+            dot = i32x4.add(i32x4.mul(lo, s0), i32x4.mul(hi, s1));
+          }
           f.set(acc[i][j], accumulate(t, acc[i][j], dot, d, x, g));
         });
       }

@@ -30,6 +30,7 @@ import v8 from "node:v8";
 import { ModuleBuilder } from "../../wasm/module.ts";
 import { f32x4, v128 } from "../../wasm/ops.ts";
 import { moduleText } from "../../wasm/text.ts";
+import type { BlockStorageType } from "../../tensor/storage.ts";
 import { emitAttention } from "./attention.ts";
 import {
   type BlockActivations,
@@ -52,7 +53,12 @@ export interface KernelOptions {
   readonly blockTiles?: BlockTilePlan;
   /** Activations of the Q8_0 and Q4_0 kernels (default `q8`; `f32` for measurements). */
   readonly blockActivations?: BlockActivations;
+  /** The block types to emit kernels for (default: all; a bf16 model needs none). */
+  readonly blockTypes?: readonly BlockStorageType[];
 }
+
+/** Every block type, in the order the module lists their kernels. */
+const BLOCK_TYPES: readonly BlockStorageType[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
 
 let relaxed: boolean | undefined;
 
@@ -88,7 +94,8 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
   emitMatMul(m, target, "f16", tiles);
   emitMatMul(m, target, "f32", tiles);
   const blockTiles = options.blockTiles ?? DEFAULT_BLOCK_TILES;
-  for (const type of ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"] as const) {
+  const wanted = new Set(options.blockTypes ?? BLOCK_TYPES);
+  for (const type of BLOCK_TYPES.filter((t) => wanted.has(t))) {
     emitBlockMatMul(m, target, type, blockTiles, options.blockActivations);
   }
   emitAttention(m, target);
@@ -109,6 +116,7 @@ export function compileKernels(options: KernelOptions = {}): WebAssembly.Module 
     tiles: options.tiles,
     blockTiles: options.blockTiles,
     blockActivations: options.blockActivations,
+    blockTypes: options.blockTypes === undefined ? undefined : [...options.blockTypes].sort(),
   });
   let module = compiled.get(key);
   if (module === undefined) {

@@ -14,11 +14,13 @@
  * bytes 64–79  the two added: −Σ over elements 4i … 4i + 3 and 16 + 4i … 19 + 4i
  * bytes 80–83  dx       float32
  * bytes 84–87  dx · Σ xq, the block's sum as the kernels see it (float32)
+ * bytes 96–127 32 · (xq[2i] + xq[2i + 1]) for elements 0–15, then 16–31 (i16 × 8 each)
  * ```
  *
  * The negated sums let a kernel start an integer dot product from `c · (−Σ xq)` and so compute
  * `Σ (q − c) · xq` for weights stored with an offset `c` (Q4_0: 8; Q6_K: 32) at no extra cost;
- * the lanes are grouped by 4 as `i32x4.relaxed_dot_i8x16_i7x16_add_s` groups its products.
+ * the lanes are grouped by 4 as the dot products group their products. The pair sums serve
+ * Q6_K, whose offset 32 is taken off in 16-bit lanes before each sub-block's scale.
  *
  * @example
  * ```ts
@@ -39,7 +41,7 @@ import { f32, f32x4, i16x8, i32, i32x4, i64, i8x16, v128 } from "../../wasm/ops.
 import type { KernelTarget } from "./matmul.ts";
 
 /** Bytes of one block's record. */
-export const RECORD_BYTES = 96;
+export const RECORD_BYTES = 128;
 
 /** Where each field of a record lies. */
 export const RECORD = {
@@ -48,6 +50,8 @@ export const RECORD = {
   sums: 64,
   dx: 80,
   sum: 84,
+  pairsLow: 96,
+  pairsHigh: 112,
 } as const;
 
 /**
@@ -101,6 +105,9 @@ export function emitQuantizeX(m: ModuleBuilder, target: KernelTarget, wide: bool
           f.set(hi, i8x16.narrowI16x8S(h[2], h[3]));
           f.emit(v128.store(S, p.dst, lo));
           f.emit(v128.store(S, p.dst, hi, 16));
+          const pairs32 = (b: typeof lo) => i16x8.shl(i16x8.extaddPairwiseI8x16S(b), i32.const(5));
+          f.emit(v128.store(S, p.dst, pairs32(lo), RECORD.pairsLow));
+          f.emit(v128.store(S, p.dst, pairs32(hi), RECORD.pairsHigh));
           const quads = (b: typeof lo) => i32x4.extaddPairwiseI16x8S(i16x8.extaddPairwiseI8x16S(b));
           const zero = v128.i32x4(0);
           f.set(lo, i32x4.sub(zero, quads(lo)));
