@@ -140,7 +140,7 @@ export function describeCheckpoint(checkpoint: Checkpoint): InfoJson {
 }
 
 /** Left-aligned columns, separated by two spaces; trailing empty cells are dropped. */
-function table(rows: string[][], indent: string): string[] {
+export function table(rows: string[][], indent: string): string[] {
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => widths[i] = Math.max(widths[i] ?? 0, cell.length));
@@ -152,12 +152,12 @@ function table(rows: string[][], indent: string): string[] {
 }
 
 /** 8030261248 → "8,030,261,248". */
-function groupDigits(n: number): string {
+export function groupDigits(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
 /** 8030261248 → "8.03 B", 1235814400 → "1.24 B", 29856 → "29.9 K". */
-function formatCount(n: number): string {
+export function formatCount(n: number): string {
   const units: Array<[number, string]> = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]];
   for (const [scale, unit] of units) {
     if (n >= scale) return `${(n / scale).toFixed(n / scale >= 100 ? 0 : 2)} ${unit}`;
@@ -166,7 +166,7 @@ function formatCount(n: number): string {
 }
 
 /** Bytes in binary units: 16060522496 → "14.96 GiB". */
-function formatBytes(n: number): string {
+export function formatBytes(n: number): string {
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let value = n;
   let unit = "bytes";

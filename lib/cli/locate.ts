@@ -17,6 +17,7 @@
 import { dirname, join, resolve } from "node:path";
 import { CheckpointError, UsageError } from "../errors.ts";
 import { isFile, statOrUndefined } from "../files.ts";
+import { isGgufPath } from "../model/gguf_checkpoint.ts";
 import { isHuggingFaceFolder } from "../model/hf_checkpoint.ts";
 
 /** Where `llama model download --source meta --model-id Llama3.1-8B-Instruct` puts the files. */
@@ -60,7 +61,7 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
     path = resolve(cwd, path);
     const weightsFile = path.endsWith(".pth") || path.endsWith(".safetensors") ||
       path.endsWith(".safetensors.index.json");
-    return weightsFile && isFile(path) ? dirname(path) : path;
+    return weightsFile && isFile(path) ? dirname(path) : path; // a .gguf file is the model itself
   };
 
   const candidates: Array<{ dir: string; why: string }> = [];
@@ -83,6 +84,7 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
   }
 
   for (const { dir, why } of candidates) {
+    if (isGgufPath(dir) && isFile(dir)) return dir;
     // Something that is not a folder (a file, /dev/null) is named as such; looking inside it
     // would fail with a confusing permission message.
     const info = statOrUndefined(dir);
@@ -99,7 +101,7 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
   const searched = candidates.map(({ dir, why }) => `    ${dir} (${why})`).join("\n");
   throw new CheckpointError(
     "expected a model folder holding consolidated.00.pth (Meta's) or config.json and " +
-      `model.safetensors (Hugging Face's), found none; searched:\n${searched}`,
+      `model.safetensors (Hugging Face's), or a .gguf file, found none; searched:\n${searched}`,
     {
       fix: "download the weights with Meta's tool: `pip install llama-stack` then `llama " +
         "model download --source meta --model-id Llama3.1-8B-Instruct` (it puts them in " +

@@ -70,7 +70,7 @@ export function tensorFloats(checkpoint: Checkpoint, name: string): Float32Array
 }
 
 /** The file formats a checkpoint can come from. */
-export type CheckpointFormat = "meta" | "huggingface";
+export type CheckpointFormat = "meta" | "huggingface" | "gguf";
 
 /**
  * An open model: its config and its weights, whatever format they came from. The engine reads
