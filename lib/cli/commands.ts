@@ -12,6 +12,7 @@ import { runMenu } from "./menu.ts";
 import { runChat } from "./chat.ts";
 import { runComplete } from "./complete.ts";
 import { runKernels } from "./kernels.ts";
+import { runPerplexity } from "./perplexity.ts";
 import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -66,4 +67,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   tokenize,
   "make-model": runMakeModel,
   kernels: runKernels,
+  perplexity: runPerplexity,
 };

@@ -5,6 +5,7 @@
  */
 
 import { KERNELS_HELP } from "./kernels.ts";
+import { PERPLEXITY_HELP } from "./perplexity.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
@@ -39,6 +40,7 @@ Commands:
   tokenize    show the token ids of a text
   make-model  write a random-weight checkpoint of a real model's shape
   kernels     list the WebAssembly kernels, or print them as text (--wat)
+  perplexity  how well the model predicts a text file (lower is better)
   help        this text; 'llama help COMMAND' for a command
 
 Examples:
@@ -123,4 +125,5 @@ Example:
 `,
   "make-model": MAKE_MODEL_HELP,
   kernels: KERNELS_HELP,
+  perplexity: PERPLEXITY_HELP,
 };
