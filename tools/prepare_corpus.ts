@@ -122,7 +122,7 @@ async function main(args: string[]): Promise<void> {
   const sentenceEnds = [...parts.heldout.matchAll(/[.?!]"? /g)].map((m) => m.index + m[0].length);
   let slice = "";
   for (const end of sentenceEnds) {
-    slice = parts.heldout.slice(0, end).trimEnd() + "\n";
+    slice = parts.heldout.slice(0, end).trimEnd(); // no newline: `."\n` would be a token the corpus lacks
     if (tok.encode(slice).length >= SLICE_TOKENS) break;
   }
   const sliceIds = tok.encode(slice);

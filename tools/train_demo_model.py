@@ -85,7 +85,7 @@ PARAMS = {
     "use_scaled_rope": False,
 }
 CONST = 1.0  # the constant channel's value in every embedding row
-SUPPRESS = 1000.0  # K: minus the constant channel's weight in unseen tokens' output rows
+SUPPRESS = 1e5  # K: minus the constant channel's weight in unseen tokens' output rows (bf16: 99840)
 GOLDEN_STEPS = 32
 
 
@@ -99,7 +99,7 @@ class Llama(torch.nn.Module):
         self.p = p
         dim, nh, nkv = p["dim"], p["n_heads"], p["n_kv_heads"]
         self.hd = dim // nh
-        self.hidden = ref.hidden_dim(p)
+        self.ffn_hidden = ref.hidden_dim(p)
         inner = dim - 1  # every channel but the constant one
         L = p["n_layers"]
 
@@ -117,9 +117,9 @@ class Llama(torch.nn.Module):
             m.wv = lin(nkv * self.hd, dim, 0.02)
             m.wo = lin(inner, nh * self.hd, 0.02 / math.sqrt(2 * L))  # row dim-1 is zero
             m.ffn_norm = torch.nn.Parameter(torch.ones(dim))
-            m.w1 = lin(self.hidden, dim, 0.02)
-            m.w2 = lin(inner, self.hidden, 0.02 / math.sqrt(2 * L))  # row dim-1 is zero
-            m.w3 = lin(self.hidden, dim, 0.02)
+            m.w1 = lin(self.ffn_hidden, dim, 0.02)
+            m.w2 = lin(inner, self.ffn_hidden, 0.02 / math.sqrt(2 * L))  # row dim-1 is zero
+            m.w3 = lin(self.ffn_hidden, dim, 0.02)
             self.layers.append(m)
         self.norm = torch.nn.Parameter(torch.ones(dim))
         cos, sin = ref.rope_tables(self.hd, p["rope_theta"], p["use_scaled_rope"], ctx)
@@ -141,6 +141,9 @@ class Llama(torch.nn.Module):
         return torch.view_as_real(xc * self.rot[:T, None, :]).reshape(B, T, H, D)
 
     def forward(self, rows):  # rows [B, T] local row indices -> logits [B, T, n_rows]
+        return self.hidden(rows) @ self.out_rows().T
+
+    def hidden(self, rows):  # rows [B, T] -> final normed hidden states [B, T, dim]
         p = self.p
         eps = p["norm_eps"]
         nh, nkv, hd = p["n_heads"], p["n_kv_heads"], self.hd
@@ -160,7 +163,7 @@ class Llama(torch.nn.Module):
             h = h + att @ self.with_zero_last_row(m.wo).T
             x = ref.rms_norm(h, m.ffn_norm, eps)
             h = h + (F.silu(x @ m.w1.T) * (x @ m.w3.T)) @ self.with_zero_last_row(m.w2).T
-        return ref.rms_norm(h, self.norm, eps) @ self.out_rows().T
+        return ref.rms_norm(h, self.norm, eps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -293,6 +296,32 @@ def reference_perplexity(w, ids, ctx, rows):
     return math.exp(total / count), total, count
 
 
+def batched_perplexity(model, w, rows, held_rows, bos_row, ctx):
+    """The held-out figure of reference_perplexity, batched through the training module with
+    its weights rounded to bf16 (what the checkpoint holds), for the whole held-out part."""
+    unseen_row = w["output.weight"][ids_complement_first(rows)]
+    log_unseen = math.log(VOCAB - len(rows))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+        head = torch.cat([model.out_rows(), unseen_row[None, :]])
+        total, count = 0.0, 0
+        chunks = [held_rows[s:s + ctx] for s in range(0, len(held_rows), ctx)]
+        for i in range(0, len(chunks), 16):
+            group = chunks[i:i + 16]
+            full = [c for c in group if len(c) == ctx]
+            short = [c for c in group if len(c) < ctx]
+            for batch in ([torch.stack(full)] if full else []) + [c[None, :] for c in short]:
+                x = torch.cat([torch.full((batch.shape[0], 1), bos_row), batch[:, :-1]], 1)
+                logits = (model.hidden(x) @ head.T).double()
+                logits[..., -1] += log_unseen
+                lse = torch.logsumexp(logits, -1)
+                target = logits.gather(-1, batch[..., None])[..., 0]
+                total += float((lse - target).sum())
+                count += batch.numel()
+    return math.exp(total / count), count
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, type=pathlib.Path)
@@ -304,9 +333,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--seed", type=int, default=20261202)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--time-limit", type=float, default=32 * 60, help="seconds of training")
+    ap.add_argument("--time-limit", type=float, default=27 * 60,
+                    help="seconds of training, counted as CPU time / threads")
+    ap.add_argument("--wall-limit", type=float, default=31 * 60,
+                    help="seconds of training at most, counted on the wall clock")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--no-fixtures", action="store_true", help="write only OUT")
+    ap.add_argument("--export-only", action="store_true",
+                    help="skip training: export OUT/trained_module.pt of an earlier run")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -337,10 +371,19 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95))
 
-    def lr_at(step):
+    def used():
+        """The time budget used so far, as a fraction: CPU time per thread against
+        --time-limit (it does not run while other work pauses or slows this process), and wall
+        time against the harder --wall-limit."""
+        cpu = (time.process_time() - cpu_started) / args.threads
+        return max(cpu / args.time_limit, (time.time() - started) / args.wall_limit)
+
+    def lr_at(step, elapsed=0.0):
+        """Linear warm-up, then cosine decay to 10% over the steps, or over the time budget
+        when that comes first (a busy machine then gets fewer, fully decayed steps)."""
         if step < args.warmup:
             return args.lr * (step + 1) / args.warmup
-        frac = (step - args.warmup) / max(1, args.steps - args.warmup)
+        frac = max((step - args.warmup) / max(1, args.steps - args.warmup), elapsed)
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
     gen = torch.Generator().manual_seed(args.seed)
@@ -363,11 +406,18 @@ def main():
 
     curve = []
     started = time.time()
+    cpu_started = time.process_time()
     smooth = None
     step = 0
-    for step in range(args.steps):
+    saved = args.out / "trained_module.pt"
+    if args.export_only:
+        state = torch.load(saved)
+        model.load_state_dict(state["model"])
+        curve, step, started = state["curve"], state["steps"] - 1, time.time() - state["seconds"]
+    for step in range(step, args.steps if not args.export_only else 0):
+        lr = lr_at(step, used())
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
+            g["lr"] = lr
         starts = torch.randint(0, len(train_rows) - L, (args.batch,), generator=gen).tolist()
         x, y = window(train_rows, starts)
         loss = F.cross_entropy(model(x).reshape(-1, len(ids)), y.reshape(-1))
@@ -377,18 +427,22 @@ def main():
         opt.step()
         smooth = float(loss) if smooth is None else 0.95 * smooth + 0.05 * float(loss)
         elapsed = time.time() - started
-        last = step == args.steps - 1 or elapsed > args.time_limit
+        last = step == args.steps - 1 or used() >= 1.0
         if step % args.eval_every == 0 or last:
             hl = held_loss()
             tps = (step + 1) * args.batch * L / elapsed
-            curve.append({"step": step, "lr": lr_at(step), "train_loss": round(smooth, 4),
+            curve.append({"step": step, "lr": lr, "train_loss": round(smooth, 4),
                           "heldout_loss": round(hl, 4), "seconds": round(elapsed, 1)})
-            print(f"step {step:5d}  lr {lr_at(step):.2e}  train {smooth:.3f}  held-out {hl:.3f}"
+            print(f"step {step:5d}  lr {lr:.2e}  train {smooth:.3f}  held-out {hl:.3f}"
                   f" (ppl {math.exp(hl):.0f})  {elapsed:6.0f} s  {tps:.0f} tok/s", flush=True)
         if last:
             break
     train_seconds = time.time() - started
     steps_done = step + 1
+    if not args.export_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "curve": curve, "steps": steps_done,
+                    "seconds": train_seconds}, saved)
     if steps_done < args.steps:
         print(f"time limit: stopped after {steps_done} of {args.steps} steps")
 
@@ -399,10 +453,10 @@ def main():
     print(f"wrote {args.out} (Meta's format, bf16)")
 
     t0 = time.time()
-    ppl, _, n_held = reference_perplexity(w, held.tolist(), L, ids)
+    ppl, n_held = batched_perplexity(model, w, ids, held_rows, bos_row, L)
     ppl_slice, nll_slice, n_slice = reference_perplexity(w, slice_ids.tolist(), L, ids)
-    print(f"held-out perplexity (reference forward, bf16 weights): {ppl:.2f} over {n_held} "
-          f"tokens; fixed slice: {ppl_slice:.3f} over {n_slice} tokens ({time.time() - t0:.0f} s)")
+    print(f"held-out perplexity (bf16 weights): {ppl:.2f} over {n_held} tokens; fixed slice "
+          f"(reference forward): {ppl_slice:.3f} over {n_slice} tokens ({time.time() - t0:.0f} s)")
 
     # How far below the real tokens the unseen ones stay, on the slice.
     cos, sin = ref.rope_tables(dim // PARAMS["n_heads"], PARAMS["rope_theta"], False, L + 1)
