@@ -66,6 +66,8 @@ export interface GenerateBenchResult {
   promptSource: "tokenizer" | "random";
   /** Tokens in the prefill, `<|begin_of_text|>` included. */
   promptTokens: number;
+  /** Positions the KV cache holds. */
+  contextLength: number;
   /** Tokens generated; the last one is sampled but not run, so decode steps are one fewer. */
   generatedTokens: number;
   /** Opening the checkpoint plus creating the transformer (buffers, tables, workers). */
@@ -112,6 +114,8 @@ export interface GenerateBenchOptions {
   promptTokens?: number;
   /** Tokens to generate. Default 64. */
   tokens?: number;
+  /** KV cache length (context window). Default: prompt + generated tokens. */
+  contextLength?: number;
   /** Progress lines (stderr). */
   progress?: (text: string, final: boolean) => void;
 }
@@ -137,7 +141,7 @@ export async function runGenerateBench(
   const checkpointMs = performance.now() - started;
   using model = await Transformer.create(checkpoint, {
     threads: options.threads,
-    contextLength: promptTokens + tokens,
+    contextLength: options.contextLength ?? promptTokens + tokens,
     kernels: options.kernels,
   });
   const loadMs = performance.now() - started;
@@ -190,6 +194,7 @@ export async function runGenerateBench(
     kernels: model.kernels,
     promptSource: source,
     promptTokens: stats.promptTokens,
+    contextLength: model.contextLength,
     generatedTokens: stats.generatedTokens,
     loadMs,
     checkpointMs,
@@ -270,7 +275,7 @@ export function formatTable(r: GenerateBenchResult): string {
     ["model", `${r.model} (dim ${r.dim}, ${r.layers} layers, ${r.dtype})`],
     ["weights", r.mapped ? "mapped into WebAssembly memory" : "copied into memory"],
     ["threads", `${r.threads} (${r.kernels} kernels)`],
-    ["prompt", `${r.promptTokens} tokens (${r.promptSource})`],
+    ["prompt", `${r.promptTokens} tokens (${r.promptSource}), context ${r.contextLength}`],
     ["generated", `${r.generatedTokens} tokens (greedy)`],
     [
       "load time",
@@ -301,12 +306,13 @@ function ms(value: number): string {
 /** `--help` of `deno task bench:generate`. */
 export const GENERATE_BENCH_HELP =
   `Usage: deno task bench:generate --model DIR [--threads N] [--kernels wasm|ts] [--json]
-                               [--prompt-tokens N] [--tokens N]
+                               [--prompt-tokens N] [--tokens N] [--context N]
 
 Runs a fixed English prompt (--prompt-tokens, default 100) and --tokens (default 64) greedy
 decoded tokens, then prints load time, time to first token, prefill and decode tokens/s, peak
 RSS and threads. --threads counts the calling thread (default one per core); --kernels picks
-WebAssembly SIMD (default) or plain TypeScript.
+WebAssembly SIMD (default) or plain TypeScript. --context sizes the KV cache (default: the
+prompt plus the generated tokens), e.g. 8192 to measure the memory of a full Llama 3 window.
 
 Example:
   deno task make-model --preset 1b --out /tmp/llama-1b
@@ -331,6 +337,7 @@ if (import.meta.main) {
       kernels: { type: "string" },
       "prompt-tokens": { type: "string" },
       tokens: { type: "string" },
+      context: { type: "string" },
       json: { type: "boolean" },
     }, "deno task bench:generate --help");
     const result = await runGenerateBench({
@@ -341,6 +348,7 @@ if (import.meta.main) {
         numberFlag("prompt-tokens", values["prompt-tokens"], { min: 1, integer: true }) ??
           100,
       tokens: numberFlag("tokens", values.tokens, { min: 1, integer: true }) ?? 64,
+      contextLength: numberFlag("context", values.context, { min: 1, integer: true }),
       progress,
     });
     console.log(values.json ? JSON.stringify(result) : formatTable(result));

@@ -5,6 +5,9 @@
  *
  * - **matvec**: decode, one token through a weight matrix (bf16, f16, f32 weights).
  * - **matmul**: prefill, 64 tokens through a weight matrix.
+ * - **blocks**: ggml's block types (Q8_0 … Q6_K) at 4096×4096 and the 1B's 8192×2048, decode
+ *   and prefill, on one thread and through the pool, beside bf16; Q8_0 and Q4_0 also with
+ *   float32 activations (`[wasm f32x]`), the alternative to 8-bit activations.
  * - **attention**: one decoded token over a KV cache of 1k and 8k positions, every query head.
  * - **rmsnorm**, **rope**, **softmax**, **swiglu**: the cheap steps that stay in TypeScript.
  *
@@ -41,7 +44,12 @@ import {
 import { compileKernels } from "../lib/kernels/wasm/kernels.ts";
 import { RunState } from "../lib/model/run_state.ts";
 import { Pool } from "../lib/parallel/pool.ts";
-import type { FloatStorageType } from "../lib/tensor/storage.ts";
+import {
+  type BlockStorageType,
+  type FloatStorageType,
+  storageBytes,
+  type StorageType,
+} from "../lib/tensor/storage.ts";
 import { fillRandomF32, lazy, randomF32, sink } from "./data.ts";
 import { benchName } from "./metrics.ts";
 
@@ -74,7 +82,6 @@ const SHAPES: readonly Shape[] = [
 ];
 
 const shapeLabel = (s: Shape) => `${s.rows}x${s.cols} (${s.what})`;
-const elementBytes = (type: FloatStorageType) => (type === "f32" ? 4 : 2);
 
 /**
  * Iteration counts for slow benches: Deno's default runs a bench for about half a second
@@ -91,6 +98,7 @@ function timing(seconds: number): { n?: number; warmup?: number } {
 const HALF_BYTES = 128256 * 4096 * 2;
 const F32_BYTES = 256 * MiB;
 
+// (Its bytes also serve as blocks of ggml's types: every 16-bit scale field is a normal float16.)
 const weights = lazy(() => {
   const pages = Math.ceil((HALF_BYTES + F32_BYTES) / 65536);
   const memory = new WebAssembly.Memory({
@@ -111,9 +119,9 @@ const weights = lazy(() => {
 });
 
 /** Matrix-sized slots of one type, one after another. */
-function slots(type: FloatStorageType, shape: Shape): MatrixRef[] {
+function slots(type: StorageType, shape: Shape): MatrixRef[] {
   const [base, total] = type === "f32" ? [HALF_BYTES, F32_BYTES] : [0, HALF_BYTES];
-  const bytes = shape.rows * shape.cols * elementBytes(type);
+  const bytes = shape.rows * storageBytes(type, shape.cols);
   const count = Math.max(1, Math.floor(total / bytes));
   return Array.from({ length: count }, (_, k) => ({
     type,
@@ -124,11 +132,11 @@ function slots(type: FloatStorageType, shape: Shape): MatrixRef[] {
 }
 
 /** Work of `tokens` tokens through a `shape` matrix: weights read once, x and out once. */
-function projectionWork(type: FloatStorageType, shape: Shape, tokens: number) {
+function projectionWork(type: StorageType, shape: Shape, tokens: number) {
   const { rows, cols } = shape;
   return {
     flops: 2 * tokens * rows * cols,
-    bytes: rows * cols * elementBytes(type) + tokens * (cols + rows) * 4,
+    bytes: rows * storageBytes(type, cols) + tokens * (cols + rows) * 4,
   };
 }
 
@@ -162,31 +170,39 @@ const state = lazy(() => {
   return s;
 });
 
-function init(backend: BackendName): StepsInit {
+/** A backend, or the WebAssembly one with float32 activations for Q8_0 and Q4_0 (`f32x`). */
+type Variant = BackendName | "f32x";
+
+function init(variant: Variant): StepsInit {
   const s = state();
+  const backend: BackendName = variant === "ts" ? "ts" : "wasm";
   return {
     backend,
     weights: weights(),
     state: s.memory,
-    module: backend === "wasm" ? compileKernels() : undefined,
+    module: variant === "f32x"
+      ? compileKernels({ blockActivations: "f32" })
+      : backend === "wasm"
+      ? compileKernels()
+      : undefined,
     scratch: s.scratch,
     maxScores: 32 * CONTEXT,
     maxCols: 14336,
   };
 }
 
-const backends = new Map<BackendName, KernelBackend>();
-function backendOf(name: BackendName): KernelBackend {
+const backends = new Map<Variant, KernelBackend>();
+function backendOf(name: Variant): KernelBackend {
   let b = backends.get(name);
   if (b === undefined) {
     const i = init(name);
-    backends.set(name, b = createBackend(name, { ...i, scratch: i.scratch[0] }));
+    backends.set(name, b = createBackend(i.backend, { ...i, scratch: i.scratch[0] }));
   }
   return b;
 }
 
-const pools = new Map<BackendName, Promise<Pool>>();
-function poolOf(name: BackendName): Promise<Pool> {
+const pools = new Map<Variant, Promise<Pool>>();
+function poolOf(name: Variant): Promise<Pool> {
   let p = pools.get(name);
   if (p === undefined) {
     const i = init(name);
@@ -321,6 +337,67 @@ for (const backend of BACKENDS) {
         b.end();
       },
     });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Block types: decode (1 token) and prefill (64 tokens), one thread and the pool, beside bf16.
+
+const BLOCK_TYPES: readonly BlockStorageType[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
+const BLOCK_CASES: Array<[StorageType, Variant]> = [
+  ["bf16", "wasm"],
+  ...BLOCK_TYPES.map((t): [StorageType, Variant] => [t, "wasm"]),
+  ["q8_0", "f32x"],
+  ["q4_0", "f32x"],
+];
+
+for (const shape of [SHAPES[0], SHAPES[7]]) {
+  for (const [type, variant] of BLOCK_CASES) {
+    for (const tokens of [1, PREFILL]) {
+      const work = projectionWork(type, shape, tokens);
+      const matrices = lazy(() => slots(type, shape));
+      const what = tokens === 1 ? "decode" : `prefill ${tokens} tokens`;
+      const label = `blocks ${what} ${type} ${shapeLabel(shape)} [${variant}]`;
+      const bound = tokens === 1 ? "bytes" as const : "flops" as const;
+      const estimate = tokens === 1 ? work.bytes / 6e9 : work.flops / 2e10;
+      let i = 0, j = 0;
+      Deno.bench({
+        name: benchName(label, { ...work, bound }),
+        group: `blocks ${what} ${shape.rows}x${shape.cols}`,
+        ...timing(estimate),
+        fn() {
+          const m = matrices(), s = state();
+          const [x, out] = tokens === 1 ? [s.xb, s.logits] : [s.hb, s.q];
+          backendOf(variant).matMul(
+            m[i++ % m.length],
+            x.byteOffset,
+            out.byteOffset,
+            shape.rows,
+            tokens,
+            0,
+            shape.rows,
+          );
+          sink.value += out.view[0];
+        },
+      });
+      Deno.bench({
+        name: benchName(`${label} pool ${ALL}`, {
+          ...work,
+          bound,
+          extra: { threads: String(ALL) },
+        }),
+        group: `blocks ${what} ${shape.rows}x${shape.cols}`,
+        ...timing(estimate / ALL),
+        async fn(b) {
+          const pool = await poolOf(variant), s = state(), m = matrices();
+          const [x, out] = tokens === 1 ? [s.xb, s.logits] : [s.hb, s.q];
+          const job = encodeSteps([matMul(out, x, m[j++ % m.length], tokens)]);
+          b.start();
+          await pool.run(job);
+          b.end();
+        },
+      });
+    }
   }
 }
 

@@ -58,6 +58,7 @@ function setup({ address, fma, tiles }: Variant) {
     weights: m.importMemory("weights", limits),
     state: m.importMemory("state", limits),
     fma,
+    address,
   };
   emitMatMul(m, target, "bf16", tiles);
   v8.setFlagsFromString("--no-wasm-dynamic-tiering");

@@ -425,6 +425,7 @@ Deno.test("--help of every command exits 0 with usage and an example", async () 
     ["tokenize", "-h"],
     ["make-model", "--help"],
     ["help", "complete"],
+    ["serve", "--help"],
   ];
   const results = await Promise.all(cases.map((args) => runLlama(args)));
   results.forEach((r, i) => {
@@ -437,6 +438,7 @@ Deno.test("--help of every command exits 0 with usage and an example", async () 
   assert.match(results[5].stdout, /--logits-out/);
   assert.match(results[8].stdout, /--preset/);
   assert.equal(results[9].stdout, results[5].stdout);
+  assert.match(results[10].stdout, /--api-key KEY/);
 });
 
 Deno.test({

@@ -188,3 +188,48 @@ Deno.test("generate: text appears at whole UTF-8 characters, text prompts are en
     assert.equal(generation.text, "😀!");
   });
 });
+
+Deno.test("sessions on separate KV caches do not disturb each other", async () => {
+  using checkpoint = loadCheckpoint(golden.dir);
+  using model = await Transformer.create(checkpoint, {
+    threads: 1,
+    contextLength: 512,
+    kvCaches: 2,
+  });
+  const a = new Session(model, { kvCache: 0 }), b = new Session(model, { kvCache: 1 });
+  const half = golden.promptIds.length >> 1;
+  await a.feed(golden.promptIds.slice(0, half));
+  // b writes other keys and values at the same positions.
+  await b.feed([...golden.promptIds].reverse());
+  const ids = await collect(
+    generate(a, golden.promptIds.slice(half), { maxNewTokens: 3, stopTokens: [] }),
+  );
+  assert.deepEqual(ids.map((t) => t.id), golden.greedyIds.slice(0, 3));
+  assert.throws(() => new Session(model, { kvCache: 2 }), UsageError);
+  // A new session on cache 1 retires b, not a.
+  new Session(model, { kvCache: 1 });
+  assert.throws(() => b.reset(), UsageError);
+  a.reset();
+});
+
+Deno.test("truncate() keeps the cached start: a prompt sharing it runs only its new tokens", async () => {
+  await withModel(512, async (model) => {
+    const session = new Session(model);
+    const n = golden.promptIds.length;
+    // The prompt's start, then a wrong ending that the truncation must drop.
+    await session.feed([...golden.promptIds.slice(0, n - 5), 1, 2, 3]);
+    session.truncate(n - 5);
+    assert.equal(session.position, n - 5);
+    const generation = generate(session, golden.promptIds.slice(n - 5), {
+      maxNewTokens: 3,
+      stopTokens: [],
+    });
+    const ids = await collect(generation);
+    assert.equal(generation.stats.promptTokens, 5);
+    assert.deepEqual(ids.map((t) => t.id), golden.greedyIds.slice(0, 3));
+    // A pending (sampled, not yet run) token is dropped too.
+    session.truncate(n);
+    assert.equal(session.position, n);
+    assert.throws(() => session.truncate(n + 1), UsageError);
+  });
+});

@@ -13,6 +13,7 @@ import { runChat } from "./chat.ts";
 import { runComplete } from "./complete.ts";
 import { runKernels } from "./kernels.ts";
 import { runPerplexity } from "./perplexity.ts";
+import { runServe } from "./serve.ts";
 import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -68,4 +69,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   "make-model": runMakeModel,
   kernels: runKernels,
   perplexity: runPerplexity,
+  serve: runServe,
 };

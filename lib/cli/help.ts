@@ -38,6 +38,7 @@ Commands:
   complete    text completion of a prompt
   info        model metadata: tensors, hyperparameters, sizes
   tokenize    show the token ids of a text
+  serve       OpenAI-compatible HTTP server with a chat page
   make-model  write a random-weight checkpoint of a real model's shape
   kernels     list the WebAssembly kernels, or print them as text (--wat)
   perplexity  how well the model predicts a text file (lower is better)
@@ -126,4 +127,32 @@ Example:
   "make-model": MAKE_MODEL_HELP,
   kernels: KERNELS_HELP,
   perplexity: PERPLEXITY_HELP,
+  serve: `Usage: llama serve [--model DIR] [--host H] [--port P] [--api-key KEY] [OPTIONS]
+
+An OpenAI-compatible HTTP server: POST /v1/chat/completions and /v1/completions
+(streaming or not), GET /v1/models, /health (503 while loading), /metrics
+(Prometheus text) and a chat page at /. Requests run one at a time; others wait
+in a bounded queue (past it: 503 with Retry-After). A prompt that starts with
+a kept session's tokens (a chat resending its history) prefills only its new
+tokens. Ctrl+C or SIGTERM stops it gracefully.
+
+Options:
+${MODEL_HELP}
+  --host H           address to listen on (default 127.0.0.1: this machine only)
+  --port P           port (default 8080; 0 = any free port)
+  --api-key KEY      require 'Authorization: Bearer KEY' on the API and /metrics
+  --context N        context window of each session in tokens (default 8192)
+  --threads N        threads sharing the work (default: one per core)
+  --parallel N       sessions whose KV caches are kept for the prompt cache (default 2)
+  --queue N          requests that may wait while one runs (default 8)
+  --kernels K        wasm (WebAssembly SIMD, default) or ts (plain TypeScript)
+  --on-stop M        on Ctrl+C: finish (default) or abort the requests in flight
+
+'deno task serve' may listen on 127.0.0.1 only; for another address run
+deno run --allow-read --allow-ffi --allow-env --allow-net=HOST:PORT main.ts serve ...
+
+Examples:
+  deno task serve --model ~/.llama/checkpoints/Llama3.2-1B-Instruct
+  deno task serve --port 9000 --api-key sk-local --context 4096
+`,
 };

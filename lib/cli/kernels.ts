@@ -32,6 +32,7 @@ Options:
 Examples:
   llama kernels
   llama kernels --wat matmul_bf16
+  llama kernels --wat tile_q4_0_8x1
   llama kernels --wat > kernels.wat
 `;
 

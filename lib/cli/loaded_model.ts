@@ -44,12 +44,12 @@ export class LoadedModel implements Disposable {
    * Finds and loads the model, telling the user on stderr what is happening.
    *
    * @param modelFlag the `--model` value, if given
-   * @param options context length and threads for the transformer
+   * @param options context length, threads, kernels and KV caches for the transformer
    * @param quiet print nothing (for `--json`)
    */
   static async load(
     modelFlag: string | undefined,
-    options: { context?: number; threads?: number; kernels?: BackendName },
+    options: { context?: number; threads?: number; kernels?: BackendName; kvCaches?: number },
     quiet = false,
   ): Promise<LoadedModel> {
     const started = performance.now();
@@ -62,6 +62,7 @@ export class LoadedModel implements Disposable {
         contextLength: options.context,
         threads: options.threads,
         kernels: options.kernels,
+        kvCaches: options.kvCaches,
       });
       const loadMs = performance.now() - started;
       if (!quiet) {

@@ -7,8 +7,10 @@
  * keys and values before then): it is in {@linkcode Session.tokens} but not yet in the cache,
  * and the next {@linkcode Session.feed} processes it first.
  *
- * A transformer has one KV cache, so it serves one session at a time: creating a session
- * retires the transformer's previous one.
+ * Each KV cache of a transformer serves one session at a time: creating a session on a cache
+ * retires that cache's previous session. A transformer made with several `kvCaches` keeps that
+ * many conversations (a server's sessions); {@linkcode Session.truncate} drops the end of one,
+ * so a new prompt that starts with the same tokens reuses the cached keys and values.
  *
  * @example
  * ```ts
@@ -29,23 +31,44 @@
 import { UsageError } from "../errors.ts";
 import type { ForwardOptions, Transformer } from "../model/transformer.ts";
 
-const current = new WeakMap<Transformer, Session>();
+const current = new WeakMap<Transformer, Map<number, Session>>();
+
+/** Options of the {@linkcode Session} constructor. */
+export interface SessionOptions {
+  /** Which of the transformer's KV caches the session uses. Default 0. */
+  kvCache?: number;
+}
 
 /** The tokens of one conversation and the KV cache positions they occupy. */
 export class Session {
   /** The model whose KV cache this session uses. */
   readonly model: Transformer;
+  /** Index of the model's KV cache the session uses. */
+  readonly kvCache: number;
   #tokens: number[] = [];
   #position = 0;
 
   /**
-   * Starts an empty conversation on `model`; the model's previous session stops working.
+   * Starts an empty conversation on `model`; the previous session on the same KV cache stops
+   * working.
    *
    * @param model The transformer.
+   * @param options Which KV cache to use.
+   * @throws {UsageError} When the model has no such KV cache.
    */
-  constructor(model: Transformer) {
+  constructor(model: Transformer, options: SessionOptions = {}) {
+    const kvCache = options.kvCache ?? 0;
+    if (!Number.isSafeInteger(kvCache) || kvCache < 0 || kvCache >= model.kvCaches) {
+      throw new UsageError(
+        `expected a KV cache index from 0 to ${model.kvCaches - 1}, found ${kvCache}`,
+        { fix: "create the transformer with more kvCaches" },
+      );
+    }
     this.model = model;
-    current.set(model, this);
+    this.kvCache = kvCache;
+    let sessions = current.get(model);
+    if (!sessions) current.set(model, sessions = new Map());
+    sessions.set(kvCache, this);
   }
 
   /** Every token of the conversation so far. */
@@ -81,7 +104,10 @@ export class Session {
         fix: "pass at least one token (a prompt needs at least <|begin_of_text|>)",
       });
     }
-    const logits = await this.model.forward(run, this.#position, options);
+    const logits = await this.model.forward(run, this.#position, {
+      ...options,
+      kvCache: this.kvCache,
+    });
     this.#tokens.push(...tokens);
     this.#position = this.#tokens.length;
     return logits;
@@ -99,13 +125,29 @@ export class Session {
 
   /** Forgets the conversation; the next feed starts at position 0. */
   reset(): void {
+    this.truncate(0);
+  }
+
+  /**
+   * Keeps only the first `length` tokens; the cache keeps theirs, and the next feed continues
+   * after them (a prompt cache: a new prompt sharing this start runs only its new tokens).
+   *
+   * @param length Tokens to keep, from 0 to `tokens.length`.
+   * @throws {UsageError} When `length` is out of that range.
+   */
+  truncate(length: number): void {
     this.#checkCurrent();
-    this.#tokens = [];
-    this.#position = 0;
+    if (!Number.isSafeInteger(length) || length < 0 || length > this.#tokens.length) {
+      throw new UsageError(
+        `expected to keep 0 to ${this.#tokens.length} tokens of the session, found ${length}`,
+      );
+    }
+    this.#tokens.length = length;
+    this.#position = Math.min(this.#position, length);
   }
 
   #checkCurrent(): void {
-    if (current.get(this.model) !== this) {
+    if (current.get(this.model)?.get(this.kvCache) !== this) {
       throw new UsageError(
         "expected the transformer's current session, found one that a newer session replaced",
         { fix: "use the newest Session created on this transformer" },

@@ -7,14 +7,21 @@
  * produce its inputs reads exactly the rows the same thread computed, because both split the
  * hidden dimension with the same rule.
  *
- * | step        | each thread's share                                 |
- * | ----------- | --------------------------------------------------- |
- * | `matMul`    | a contiguous range of the weight's rows             |
- * | `attention` | (token, key/value heads) items, dealt round-robin   |
- * | `swiGlu`    | a contiguous range of elements of every token       |
+ * | step        | each thread's share                                          |
+ * | ----------- | ------------------------------------------------------------ |
+ * | `matMul`    | chunks of the weight's rows, claimed one at a time            |
+ * | `attention` | (token, key/value heads) items, dealt round-robin            |
+ * | `swiGlu`    | the same chunks as the matrix products before it, per token |
+ *
+ * Rows are **claimed**, not dealt: each thread takes the next chunk of rows from the pool's
+ * counter (`claim`, an `Atomics.add`) until none are left, so a thread that the machine slows
+ * down (a busy neighbour, a stolen virtual CPU) takes fewer chunks instead of making the
+ * others wait at the barrier. A job that ends with `swiGlu` claims chunks of the hidden
+ * dimension, and one chunk runs `w1`, `w3` and the gate for those rows, so the gate reads only
+ * what its own thread wrote. Jobs with `attention` keep the fixed deal.
  *
  * Every output element is computed entirely by one thread, in an order that does not depend
- * on the share, so the logits are the same for any number of threads.
+ * on the share or the chunk, so the logits are the same for any number of threads.
  *
  * @example
  * ```ts
@@ -29,7 +36,7 @@
  */
 
 import { STORAGE, type StorageType } from "../tensor/storage.ts";
-import { shareStart } from "../parallel/pool.ts";
+import { type JobRunner, shareStart } from "../parallel/pool.ts";
 import type { BackendInit, BackendName, KernelBackend, MatrixRef } from "./backend.ts";
 import { swiGlu as swiGluKernel } from "./silu.ts";
 import { createTsBackend } from "./ts_backend.ts";
@@ -192,21 +199,84 @@ export interface StepsInit extends Omit<BackendInit, "scratch"> {
   readonly scratch: readonly { readonly byteOffset: number; readonly byteLength: number }[];
 }
 
+/** Chunks each thread claims of a step, on average: more balance, against more calls. */
+const CHUNKS_PER_THREAD = { decode: 8, prefill: 4 };
+
+/**
+ * Rows per claimed chunk of a `rows`-row product: a multiple of 8 (the decode tile), about
+ * {@linkcode CHUNKS_PER_THREAD} chunks per thread.
+ */
+function chunkRows(rows: number, tokens: number, shares: number): number {
+  const perThread = tokens === 1 ? CHUNKS_PER_THREAD.decode : CHUNKS_PER_THREAD.prefill;
+  return Math.max(8, Math.ceil(rows / (shares * perThread) / 8) * 8);
+}
+
 /**
  * Builds one thread's runner of encoded steps.
  *
  * @param init Backend, memories, scratch of every thread.
  * @param share This thread's share index (picks its scratch).
- * @returns `(words, length, share, shares)`: runs this thread's share of each step in order.
+ * @returns The thread's {@linkcode JobRunner}: runs its share of each step in order.
  */
 export function stepRunner(
   init: StepsInit,
   share: number,
-): (words: Float64Array, length: number, share: number, shares: number) => void {
+): JobRunner {
   const backend = createBackend(init.backend, { ...init, scratch: init.scratch[share] });
   const state = init.state.buffer;
   const floats = (byteOffset: number, n: number) => new Float32Array(state, byteOffset, n);
-  return (words, length, share, shares) => {
+  let current: Float64Array = new Float64Array(0); // the job being run
+  const matMulRows = (at: number, r0: number, r1: number) => {
+    const w: MatrixRef = {
+      type: STORAGE_TYPES[current[at + 1]],
+      byteOffset: current[at + 2],
+      rows: current[at + 3],
+      cols: current[at + 4],
+    };
+    backend.matMul(w, current[at + 5], current[at + 6], w.rows, current[at + 7], r0, r1);
+  };
+  const swiGluRange = (at: number, start: number, end: number) => {
+    const n = current[at + 3], tokens = current[at + 4];
+    const gate = floats(current[at + 1], n * tokens), up = floats(current[at + 2], n * tokens);
+    for (let t = 0; t < tokens; t++) swiGluKernel(gate, up, t * n + start, t * n + end);
+  };
+
+  /** Chunks of every step's rows, claimed in turn; the steps are independent. */
+  const claimEach = (length: number, shares: number, claim: () => number) => {
+    let claimed = claim(), first = 0;
+    for (let at = 0; at < length; at += STEP_WORDS) {
+      const rows = current[at + 3], size = chunkRows(rows, current[at + 7], shares);
+      const chunks = Math.ceil(rows / size);
+      while (claimed < first + chunks) {
+        const r0 = (claimed - first) * size;
+        matMulRows(at, r0, Math.min(rows, r0 + size));
+        claimed = claim();
+      }
+      first += chunks;
+    }
+  };
+
+  /** Chunks of the hidden dimension, each through every step (`w1`, `w3`, then the gate). */
+  const claimTogether = (length: number, shares: number, claim: () => number) => {
+    const rows = current[3], size = chunkRows(rows, current[7], shares);
+    const chunks = Math.ceil(rows / size);
+    for (let c = claim(); c < chunks; c = claim()) {
+      const r0 = c * size, r1 = Math.min(rows, r0 + size);
+      for (let at = 0; at < length; at += STEP_WORDS) {
+        if (current[at] === MATMUL) matMulRows(at, r0, r1);
+        else swiGluRange(at, r0, r1);
+      }
+    }
+  };
+
+  return (words, length, share, shares, claim) => {
+    current = words;
+    let kinds = 0;
+    for (let at = 0; at < length; at += STEP_WORDS) kinds |= 1 << words[at];
+    if (shares > 1 && kinds === 1 << MATMUL) return claimEach(length, shares, claim);
+    if (shares > 1 && kinds === ((1 << MATMUL) | (1 << SWIGLU)) && sameRows(words, length)) {
+      return claimTogether(length, shares, claim);
+    }
     for (let at = 0; at < length; at += STEP_WORDS) {
       switch (words[at]) {
         case MATMUL: {
@@ -235,6 +305,17 @@ export function stepRunner(
       }
     }
   };
+}
+
+/** Whether every matrix product of a job has as many rows as its `swiGlu` has elements. */
+function sameRows(words: Float64Array, length: number): boolean {
+  let n = -1;
+  for (let at = 0; at < length; at += STEP_WORDS) {
+    const rows = words[at + 3]; // a product's rows, or the gate's elements per token
+    if (n === -1) n = rows;
+    else if (rows !== n) return false;
+  }
+  return words[0] === MATMUL;
 }
 
 /**

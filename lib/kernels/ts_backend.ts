@@ -20,22 +20,26 @@
  * @module
  */
 
-import type { StorageType } from "../tensor/storage.ts";
+import type { BlockStorageType, StorageType } from "../tensor/storage.ts";
 import { attend } from "./attention.ts";
 import type { BackendInit, KernelBackend, MatrixRef } from "./backend.ts";
 import { matMul, MATMUL_ROWS } from "./matmul.ts";
 import { type Matrix, matrixView, readRow } from "./matrix.ts";
 import { matVec } from "./matvec.ts";
+import { type BlockMatrix, blockMatrixView, multiplyBlocks, readBlockRow } from "./quant/matmul.ts";
 
-/** How the TypeScript backend multiplies one storage type. */
-export interface TsMatrixKernels {
+/**
+ * How the TypeScript backend multiplies one storage type; `M` is the type's view of a matrix
+ * (`Matrix` for floats, `BlockMatrix` for ggml's block types).
+ */
+export interface TsMatrixKernels<M extends object = object> {
   /** A matrix over the weights' bytes, built once per weight. */
-  view(weights: ArrayBufferLike, ref: MatrixRef): Matrix;
+  view(weights: ArrayBufferLike, ref: MatrixRef): M;
   /** Widens row `row` of `m` to float32 at `out[outOffset ..]`. */
-  readRow(m: Matrix, row: number, out: Float32Array, outOffset: number): void;
+  readRow(m: M, row: number, out: Float32Array, outOffset: number): void;
   /** `matVec` for one token, `matMul` for several; see `KernelBackend.matMul`. */
   multiply(
-    m: Matrix,
+    m: M,
     x: Float32Array,
     out: Float32Array,
     outStride: number,
@@ -46,7 +50,7 @@ export interface TsMatrixKernels {
   ): void;
 }
 
-const FLOAT_KERNELS: TsMatrixKernels = {
+const FLOAT_KERNELS: TsMatrixKernels<Matrix> = {
   view: (weights, ref) =>
     matrixView(ref.type as "f32", weights, ref.byteOffset, ref.rows, ref.cols),
   readRow: (m, row, out, outOffset) => readRow(out, outOffset, m, row),
@@ -56,11 +60,24 @@ const FLOAT_KERNELS: TsMatrixKernels = {
   },
 };
 
+const BLOCK_KERNELS: TsMatrixKernels<BlockMatrix> = {
+  view: (weights, ref) =>
+    blockMatrixView(ref.type as BlockStorageType, weights, ref.byteOffset, ref.rows, ref.cols),
+  readRow: readBlockRow,
+  multiply: multiplyBlocks,
+};
+
 /** Every storage type's TypeScript kernels. */
 export const TS_MATRIX_KERNELS: { readonly [T in StorageType]: TsMatrixKernels } = {
   f32: FLOAT_KERNELS,
   f16: FLOAT_KERNELS,
   bf16: FLOAT_KERNELS,
+  q8_0: BLOCK_KERNELS,
+  q4_0: BLOCK_KERNELS,
+  q5_0: BLOCK_KERNELS,
+  q4_k: BLOCK_KERNELS,
+  q5_k: BLOCK_KERNELS,
+  q6_k: BLOCK_KERNELS,
 };
 
 /**
@@ -89,7 +106,7 @@ const MAX_VIEW_FLOATS = 0x7fffffff;
  */
 export function createTsBackend(init: BackendInit): KernelBackend {
   const weights = init.weights.buffer, state = init.state.buffer;
-  const matrices = new Map<number, Matrix>();
+  const matrices = new Map<number, { m: object; ref: MatrixRef }>();
   const views = new Map<number, Float32Array>();
   /** Floats of the state memory from `byteOffset` on. */
   const view = (byteOffset: number): Float32Array => {
@@ -110,12 +127,24 @@ export function createTsBackend(init: BackendInit): KernelBackend {
     matMul(w, x, out, outStride, tokens, rowStart, rowEnd) {
       if (rowStart >= rowEnd) return;
       const kernels = TS_MATRIX_KERNELS[w.type];
-      let m = matrices.get(w.byteOffset);
-      if (m === undefined || m.rows !== w.rows || m.cols !== w.cols) {
-        m = kernels.view(weights, w);
-        matrices.set(w.byteOffset, m);
+      let entry = matrices.get(w.byteOffset);
+      if (
+        entry === undefined || entry.ref.type !== w.type || entry.ref.rows !== w.rows ||
+        entry.ref.cols !== w.cols
+      ) {
+        entry = { m: kernels.view(weights, w), ref: w };
+        matrices.set(w.byteOffset, entry);
       }
-      kernels.multiply(m, view(x), view(out), outStride, tokens, rowStart, rowEnd, rowScratch);
+      kernels.multiply(
+        entry.m,
+        view(x),
+        view(out),
+        outStride,
+        tokens,
+        rowStart,
+        rowEnd,
+        rowScratch,
+      );
     },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
       attend(

@@ -46,6 +46,16 @@ export interface StateSizes {
   readonly maxBatch: number;
   /** Threads that each need their own scratch (at least 1). */
   readonly threads: number;
+  /** Separate KV caches, one per conversation kept at once (default 1). */
+  readonly kvCaches?: number;
+}
+
+/** One conversation's keys and values: per layer `(contextLength, kvDim)`. */
+export interface KvCache {
+  /** Keys per layer, RoPE applied. */
+  readonly keys: readonly StateBuffer[];
+  /** Values per layer. */
+  readonly values: readonly StateBuffer[];
 }
 
 /** A float32 buffer of the state: where kernels find it, and a view for JavaScript. */
@@ -87,10 +97,12 @@ export class RunState {
   readonly hb: StateBuffer;
   /** `w3 x` `(T, hiddenDim)`. */
   readonly hb2: StateBuffer;
-  /** Keys per layer `(contextLength, kvDim)`, RoPE applied. */
+  /** Keys per layer `(contextLength, kvDim)`, RoPE applied (of KV cache 0). */
   readonly keyCache: readonly StateBuffer[];
-  /** Values per layer `(contextLength, kvDim)`. */
+  /** Values per layer `(contextLength, kvDim)` (of KV cache 0). */
   readonly valueCache: readonly StateBuffer[];
+  /** Every KV cache (`sizes.kvCaches` of them); the first is `keyCache`/`valueCache`. */
+  readonly kvCaches: readonly KvCache[];
   /** Logits of one token `(vocabSize,)`. */
   readonly logits: StateBuffer;
   /** Per-thread scratch. */
@@ -113,8 +125,12 @@ export class RunState {
     this.v = at(layout.v);
     this.hb = at(layout.hb);
     this.hb2 = at(layout.hb2);
-    this.keyCache = layout.keyCache.map(at);
-    this.valueCache = layout.valueCache.map(at);
+    this.kvCaches = layout.kvCaches.map((cache) => ({
+      keys: cache.keys.map(at),
+      values: cache.values.map(at),
+    }));
+    this.keyCache = this.kvCaches[0].keys;
+    this.valueCache = this.kvCaches[0].values;
     this.logits = at(layout.logits);
     this.scratch = layout.scratch;
   }
@@ -173,8 +189,7 @@ interface Layout {
   readonly hb: Slot;
   readonly hb2: Slot;
   readonly logits: Slot;
-  readonly keyCache: Slot[];
-  readonly valueCache: Slot[];
+  readonly kvCaches: { keys: Slot[]; values: Slot[] }[];
   readonly scratch: Scratch[];
   readonly bytes: number;
 }
@@ -183,7 +198,7 @@ function roundUp(bytes: number): number {
   return Math.ceil(bytes / ALIGN) * ALIGN;
 }
 
-/** Buffers one after another: activations, logits, the KV cache layer by layer, scratch. */
+/** Buffers one after another: activations, logits, each KV cache layer by layer, scratch. */
 function planLayout(sizes: StateSizes): Layout {
   const { dim, kvDim, hiddenDim, nLayers, vocabSize, contextLength, maxBatch, threads } = sizes;
   let next = 0;
@@ -196,10 +211,14 @@ function planLayout(sizes: StateSizes): Layout {
   const q = slot(maxBatch * dim), k = slot(maxBatch * kvDim), v = slot(maxBatch * kvDim);
   const hb = slot(maxBatch * hiddenDim), hb2 = slot(maxBatch * hiddenDim);
   const logits = slot(vocabSize);
-  const keyCache: Slot[] = [], valueCache: Slot[] = [];
-  for (let layer = 0; layer < nLayers; layer++) {
-    keyCache.push(slot(contextLength * kvDim));
-    valueCache.push(slot(contextLength * kvDim));
+  const kvCaches: Layout["kvCaches"] = [];
+  for (let c = 0; c < Math.max(1, sizes.kvCaches ?? 1); c++) {
+    const keys: Slot[] = [], values: Slot[] = [];
+    for (let layer = 0; layer < nLayers; layer++) {
+      keys.push(slot(contextLength * kvDim));
+      values.push(slot(contextLength * kvDim));
+    }
+    kvCaches.push({ keys, values });
   }
   const scratchBytes = RunState.scratchBytes(sizes);
   const scratch: Scratch[] = [];
@@ -207,5 +226,5 @@ function planLayout(sizes: StateSizes): Layout {
     scratch.push({ byteOffset: next, byteLength: scratchBytes });
     next += scratchBytes;
   }
-  return { x, xb, xb2, q, k, v, hb, hb2, logits, keyCache, valueCache, scratch, bytes: next };
+  return { x, xb, xb2, q, k, v, hb, hb2, logits, kvCaches, scratch, bytes: next };
 }

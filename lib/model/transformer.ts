@@ -48,6 +48,7 @@ import { Pool } from "../parallel/pool.ts";
 import { type Checkpoint, matrixOfTensor, tensorFloats } from "./checkpoint.ts";
 import type { ModelConfig } from "./config.ts";
 import { RunState } from "./run_state.ts";
+import { type BlockStorageType, isBlockType } from "../tensor/storage.ts";
 
 /** Options of {@linkcode Transformer.create}. */
 export interface TransformerOptions {
@@ -65,6 +66,11 @@ export interface TransformerOptions {
   kernels?: BackendName;
   /** Most tokens per forward chunk (prefill batch). Default 128. */
   maxBatch?: number;
+  /**
+   * Separate KV caches, so that several conversations keep their cached tokens (a server's
+   * sessions). Default 1. Memory is backed only as a cache fills.
+   */
+  kvCaches?: number;
 }
 
 /** Options of one forward pass. */
@@ -73,6 +79,8 @@ export interface ForwardOptions {
   onLayer?: (layer: number, nLayers: number) => void;
   /** Checked before every layer; an aborted signal rejects with its reason. */
   signal?: AbortSignal;
+  /** Which KV cache the pass reads and writes (`0 ≤ kvCache < Transformer.kvCaches`). Default 0. */
+  kvCache?: number;
 }
 
 /** The RoPE kernel for each layout of the query/key rows. */
@@ -120,6 +128,8 @@ export class Transformer implements Disposable {
   readonly kernels: BackendName;
   /** Most tokens per forward chunk. */
   readonly maxBatch: number;
+  /** Separate KV caches (see {@linkcode TransformerOptions.kvCaches}). */
+  readonly kvCaches: number;
   /** Milliseconds {@linkcode Transformer.create} took (buffers, tables, worker startup). */
   readonly loadMs: number;
 
@@ -155,6 +165,7 @@ export class Transformer implements Disposable {
     this.config = config;
     this.contextLength = parts.contextLength;
     this.maxBatch = parts.maxBatch;
+    this.kvCaches = parts.state.kvCaches.length;
     this.threads = parts.pool.threads;
     this.kernels = parts.kernels;
     this.#pool = parts.pool;
@@ -211,6 +222,10 @@ export class Transformer implements Disposable {
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
       throw new UsageError(`expected a batch size of at least 1, found ${maxBatch}`);
     }
+    const kvCaches = options.kvCaches ?? 1;
+    if (!Number.isSafeInteger(kvCaches) || kvCaches < 1) {
+      throw new UsageError(`expected at least 1 KV cache, found ${kvCaches}`);
+    }
 
     const state = RunState.allocate({
       dim: config.dim,
@@ -222,6 +237,7 @@ export class Transformer implements Disposable {
       contextLength,
       maxBatch,
       threads,
+      kvCaches,
     });
     const matrix = (name: string) => matrixOfTensor(checkpoint.tensor(name));
     const weights = checkpoint.weights;
@@ -249,7 +265,11 @@ export class Transformer implements Disposable {
       backend: kernels,
       weights: weights.memory,
       state: state.memory,
-      module: kernels === "wasm" ? compileKernels() : undefined,
+      // Block kernels only for the block types this checkpoint holds: emitting all six takes
+      // ~300 ms at startup that a bf16 model does not need.
+      module: kernels === "wasm"
+        ? compileKernels({ blockTypes: blockTypesOf(checkpoint) })
+        : undefined,
       scratch: state.scratch,
       maxScores: config.nHeads * contextLength,
       maxCols: Math.max(config.dim, config.hiddenDim),
@@ -294,7 +314,7 @@ export class Transformer implements Disposable {
     position: number,
     options: ForwardOptions = {},
   ): Promise<Float32Array> {
-    this.#check(tokens, position);
+    this.#check(tokens, position, options);
     this.#busy = true;
     try {
       for (let start = 0; start < tokens.length; start += this.maxBatch) {
@@ -325,7 +345,7 @@ export class Transformer implements Disposable {
     position: number,
     options: ForwardOptions = {},
   ): Promise<Float32Array> {
-    this.#check(tokens, position);
+    this.#check(tokens, position, options);
     const vocab = this.config.vocabSize;
     const all = new Float32Array(tokens.length * vocab);
     this.#busy = true;
@@ -356,7 +376,7 @@ export class Transformer implements Disposable {
     this.close();
   }
 
-  #check(tokens: readonly number[], position: number): void {
+  #check(tokens: readonly number[], position: number, options: ForwardOptions): void {
     if (this.#closed) {
       throw new UsageError("expected an open transformer, it was closed", {
         fix: "create a new Transformer, or close it only after generation ends",
@@ -368,6 +388,13 @@ export class Transformer implements Disposable {
       });
     }
     if (tokens.length === 0) throw new UsageError("expected at least one token, found none");
+    const cache = options.kvCache ?? 0;
+    if (!Number.isSafeInteger(cache) || cache < 0 || cache >= this.kvCaches) {
+      throw new UsageError(
+        `expected a KV cache index from 0 to ${this.kvCaches - 1}, found ${cache}`,
+        { fix: "create the transformer with more kvCaches" },
+      );
+    }
     if (!Number.isSafeInteger(position) || position < 0) {
       throw new UsageError(`expected a position of 0 or more, found ${position}`);
     }
@@ -413,7 +440,8 @@ export class Transformer implements Disposable {
       options.signal?.throwIfAborted();
       options.onLayer?.(layer, nLayers);
       const w = this.#layers[layer];
-      const keyCache = s.keyCache[layer], valueCache = s.valueCache[layer];
+      const cache = s.kvCaches[options.kvCache ?? 0];
+      const keyCache = cache.keys[layer], valueCache = cache.values[layer];
 
       // Attention block. xb (T, dim) = rmsnorm(x)
       for (let t = 0; t < n; t++) rmsNorm(xb, t * dim, x, t * dim, w.attentionNorm, dim, normEps);
@@ -458,6 +486,13 @@ export class Transformer implements Disposable {
     rmsNorm(s.xb.view, 0, s.x.view, t * dim, this.#finalNorm, dim, normEps);
     await this.#run(matMul(s.logits, s.xb, this.#output, 1));
   }
+}
+
+/** The block types among a checkpoint's tensors. */
+function blockTypesOf(checkpoint: Checkpoint): BlockStorageType[] {
+  const types = new Set<BlockStorageType>();
+  for (const t of checkpoint.tensors.values()) if (isBlockType(t.type)) types.add(t.type);
+  return [...types].sort();
 }
 
 /** x[i] += y[i] for i < n. */

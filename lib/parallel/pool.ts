@@ -42,12 +42,16 @@
  * @param length Number of words.
  * @param share This thread's share, `0 <= share < shares`.
  * @param shares How many threads share the job.
+ * @param claim Returns the job's next unclaimed item index (0, 1, 2, … across all threads):
+ *   threads that take work item by item with it balance themselves, however the machine
+ *   schedules them.
  */
 export type JobRunner = (
   words: Float64Array,
   length: number,
   share: number,
   shares: number,
+  claim: () => number,
 ) => void;
 
 /**
@@ -70,6 +74,7 @@ const STOP = 2; // 1 once the pool is closing
 const FAILED = 3; // 1 when a worker's job threw; the message follows
 const MESSAGE_LENGTH = 4;
 const JOB_LENGTH = 5; // words of the current job
+const CLAIMED = 6; // items of the current job claimed so far (see JobRunner's claim)
 const CONTROL_WORDS = 16;
 const MESSAGE_BYTES = 1024;
 const JOB_OFFSET = CONTROL_WORDS * 4 + MESSAGE_BYTES; // a multiple of 8
@@ -104,6 +109,7 @@ export function serveJobs(start: WorkerStart, runner: JobRunner): void {
   const control = new Int32Array(start.control, 0, CONTROL_WORDS);
   const words = new Float64Array(start.control, JOB_OFFSET, MAX_JOB_WORDS);
   let seen = 0; // the pool dispatches nothing before every worker is ready
+  const claim = () => Atomics.add(control, CLAIMED, 1);
   for (;;) {
     Atomics.wait(control, SEQ, seen);
     if (Atomics.load(control, STOP) !== 0) return;
@@ -111,7 +117,7 @@ export function serveJobs(start: WorkerStart, runner: JobRunner): void {
     if (seq === seen) continue;
     seen = seq;
     try {
-      runner(words, control[JOB_LENGTH], start.share, start.shares);
+      runner(words, control[JOB_LENGTH], start.share, start.shares, claim);
     } catch (error) {
       recordFailure(start.control, error);
     }
@@ -146,6 +152,7 @@ export class Pool implements Disposable {
   /** Threads sharing each job, the caller included. */
   readonly threads: number;
   #runner: JobRunner;
+  #claim: () => number;
   #workers: Worker[];
   #buffer: SharedArrayBuffer;
   #control: Int32Array;
@@ -160,6 +167,8 @@ export class Pool implements Disposable {
     this.#workers = workers;
     this.#buffer = buffer;
     this.#control = new Int32Array(buffer, 0, CONTROL_WORDS);
+    const control = this.#control;
+    this.#claim = () => Atomics.add(control, CLAIMED, 1);
     this.#words = new Float64Array(buffer, JOB_OFFSET, MAX_JOB_WORDS);
     for (const worker of workers) {
       worker.onerror = (event) => {
@@ -229,6 +238,7 @@ export class Pool implements Disposable {
     try {
       this.#words.set(job);
       control[JOB_LENGTH] = job.length;
+      Atomics.store(control, CLAIMED, 0);
       let failure: unknown = null;
       if (this.#workers.length > 0) {
         Atomics.store(control, PENDING, this.#workers.length);
@@ -236,7 +246,7 @@ export class Pool implements Disposable {
         Atomics.notify(control, SEQ);
       }
       try {
-        this.#runner(this.#words, job.length, 0, this.threads);
+        this.#runner(this.#words, job.length, 0, this.threads, this.#claim);
       } catch (error) {
         failure = error; // still wait: the workers read the same memory
       }

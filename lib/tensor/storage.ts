@@ -6,8 +6,9 @@
  * a worker.
  *
  * Types are stored in **blocks**: `blockElements` consecutive elements of a row take
- * `blockBytes` bytes. Plain floats are blocks of one element; quantized types (added with GGUF)
- * pack 32 or 256 weights with their scales. A row's length must be a whole number of blocks,
+ * `blockBytes` bytes. Plain floats are blocks of one element; ggml's quantized types (read from
+ * GGUF files; their bit layouts are in `lib/kernels/quant/`) pack 32 or 256 weights with their
+ * scales. A row's length must be a whole number of blocks,
  * and every byte size comes from {@linkcode storageBytes}, never from `elements × size`.
  *
  * @example
@@ -15,6 +16,7 @@
  * import { storageBytes, STORAGE } from "./storage.ts";
  *
  * storageBytes("bf16", 4096); // 8192
+ * storageBytes("q4_0", 4096); // 2304: 128 blocks of 18 bytes
  * STORAGE.f32.blockBytes; // 4
  * ```
  *
@@ -22,10 +24,17 @@
  */
 
 /** A weight storage type. */
-export type StorageType = "f32" | "f16" | "bf16";
+export type StorageType = FloatStorageType | BlockStorageType;
 
 /** The types whose elements are plain floats, one per 2 or 4 bytes (what torch saves). */
 export type FloatStorageType = "f32" | "f16" | "bf16";
+
+/**
+ * ggml's quantized block types, as GGUF files hold them (names lowercased): 32 weights with one
+ * float16 scale (`q8_0`, `q4_0`, `q5_0`), or 256-weight super-blocks of 8 or 16 sub-blocks whose
+ * scales are themselves quantized (the "K-quants" `q4_k`, `q5_k`, `q6_k`).
+ */
+export type BlockStorageType = "q8_0" | "q4_0" | "q5_0" | "q4_k" | "q5_k" | "q6_k";
 
 /** What a storage type is, as laid out in memory. */
 export interface StorageInfo {
@@ -59,7 +68,56 @@ export const STORAGE: { readonly [T in StorageType]: StorageInfo } = {
     blockElements: 1,
     blockBytes: 2,
   },
+  q8_0: {
+    name: "q8_0",
+    description: "ggml Q8_0: blocks of 32 int8 weights times one float16 scale d (34 bytes)",
+    blockElements: 32,
+    blockBytes: 34,
+  },
+  q4_0: {
+    name: "q4_0",
+    description: "ggml Q4_0: blocks of 32 4-bit weights (q − 8) · d, one float16 d (18 bytes)",
+    blockElements: 32,
+    blockBytes: 18,
+  },
+  q5_0: {
+    name: "q5_0",
+    description: "ggml Q5_0: blocks of 32 5-bit weights (q − 16) · d, one float16 d (22 bytes)",
+    blockElements: 32,
+    blockBytes: 22,
+  },
+  q4_k: {
+    name: "q4_k",
+    description:
+      "ggml Q4_K: 256 4-bit weights in 8 sub-blocks, d · sc · q − dmin · m with 6-bit sc, m (144 bytes)",
+    blockElements: 256,
+    blockBytes: 144,
+  },
+  q5_k: {
+    name: "q5_k",
+    description:
+      "ggml Q5_K: 256 5-bit weights in 8 sub-blocks, d · sc · q − dmin · m with 6-bit sc, m (176 bytes)",
+    blockElements: 256,
+    blockBytes: 176,
+  },
+  q6_k: {
+    name: "q6_k",
+    description:
+      "ggml Q6_K: 256 6-bit weights in 16 sub-blocks, d · sc · (q − 32) with int8 sc (210 bytes)",
+    blockElements: 256,
+    blockBytes: 210,
+  },
 };
+
+/**
+ * Whether `type` is one of ggml's block types (rather than plain floats).
+ *
+ * @param type A storage type.
+ * @returns `true` for `q8_0` … `q6_k`.
+ */
+export function isBlockType(type: StorageType): type is BlockStorageType {
+  return STORAGE[type].blockElements > 1;
+}
 
 /**
  * Bytes taken by `elements` consecutive elements of a row of type `type`.

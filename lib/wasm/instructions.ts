@@ -251,6 +251,10 @@ export const INSTRUCTIONS = {
   "f32x4.trunc": simd(0x69, V1),
   "f32x4.nearest": simd(0x6a, V1),
 
+  // Narrowing (signed saturation).
+  "i8x16.narrow_i16x8_s": simd(0x65, V2),
+  "i16x8.narrow_i32x4_s": simd(0x85, V2),
+
   // i8x16.
   "i8x16.shl": simd(0x6b, "v128 i32 > v128"),
   "i8x16.shr_s": simd(0x6c, "v128 i32 > v128"),
@@ -313,6 +317,7 @@ export const INSTRUCTIONS = {
   // fused or an unfused multiply-add; signed or unsigned high bit in the i8 dot product).
   "f32x4.relaxed_madd": simd(0x105, "v128 v128 v128 > v128"),
   "f32x4.relaxed_nmadd": simd(0x106, "v128 v128 v128 > v128"),
+  "i16x8.relaxed_dot_i8x16_i7x16_s": simd(0x112, V2),
   "i32x4.relaxed_dot_i8x16_i7x16_add_s": simd(0x113, "v128 v128 v128 > v128"),
 } as const satisfies Record<string, InstructionInfo>;
 

@@ -220,6 +220,8 @@ export const i8x16 = {
   /** Lanes of `a` picked by the lanes of `indices` (≥ 16 gives 0). */
   swizzle: bin("i8x16.swizzle"),
   extractLaneU: lane("i8x16.extract_lane_u"),
+  /** 16 signed 16-bit lanes of `a ‖ b` to 8 bits, saturating. */
+  narrowI16x8S: bin("i8x16.narrow_i16x8_s"),
   eq: bin("i8x16.eq"),
   shl: bin("i8x16.shl"),
   shrS: bin("i8x16.shr_s"),
@@ -232,6 +234,8 @@ export const i8x16 = {
 export const i16x8 = {
   splat: un("i16x8.splat"),
   extractLaneU: lane("i16x8.extract_lane_u"),
+  /** 8 signed 32-bit lanes of `a ‖ b` to 16 bits, saturating. */
+  narrowI32x4S: bin("i16x8.narrow_i32x4_s"),
   extaddPairwiseI8x16S: un("i16x8.extadd_pairwise_i8x16_s"),
   extaddPairwiseI8x16U: un("i16x8.extadd_pairwise_i8x16_u"),
   extendLowI8x16S: un("i16x8.extend_low_i8x16_s"),
@@ -244,6 +248,8 @@ export const i16x8 = {
   add: bin("i16x8.add"),
   sub: bin("i16x8.sub"),
   mul: bin("i16x8.mul"),
+  /** Pairs of 8-bit products summed into 16-bit lanes (second operand's lanes ≤ 127: relaxed). */
+  relaxedDotI8x16I7x16S: bin("i16x8.relaxed_dot_i8x16_i7x16_s"),
 };
 
 /** 4 lanes of 32-bit integers. */

@@ -28,6 +28,12 @@ export const WASM_MATRIX_KERNELS: { readonly [T in StorageType]: string } = {
   f32: "matmul_f32",
   f16: "matmul_f16",
   bf16: "matmul_bf16",
+  q8_0: "matmul_q8_0",
+  q4_0: "matmul_q4_0",
+  q5_0: "matmul_q5_0",
+  q4_k: "matmul_q4_k",
+  q5_k: "matmul_q5_k",
+  q6_k: "matmul_q6_k",
 };
 
 type MatMulExport = (
@@ -72,8 +78,8 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
   const matMuls = Object.fromEntries(
     Object.entries(WASM_MATRIX_KERNELS).map((
       [type, name],
-    ) => [type, exports[name] as MatMulExport]),
-  ) as Record<StorageType, MatMulExport>;
+    ) => [type, exports[name] as MatMulExport | undefined]),
+  ) as Record<StorageType, MatMulExport | undefined>;
   const attention = exports.attention as AttentionExport;
   const scratch = BigInt(init.scratch.byteOffset);
   const fallback = createTsBackend(init);
@@ -82,10 +88,16 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
     name: "wasm",
     matMul(w, x, out, outStride, tokens, rowStart, rowEnd) {
       if (rowStart >= rowEnd) return;
+      const kernel = matMuls[w.type];
+      if (kernel === undefined) {
+        // A module emitted without this block type's kernel (KernelOptions.blockTypes).
+        fallback.matMul(w, x, out, outStride, tokens, rowStart, rowEnd);
+        return;
+      }
       if (tokens * w.cols * 4 > init.scratch.byteLength) {
         throw new RangeError(`matMul: ${tokens} tokens × ${w.cols} columns exceed the scratch`);
       }
-      matMuls[w.type](
+      kernel(
         BigInt(w.byteOffset),
         storageBytes(w.type, w.cols),
         w.cols,

@@ -9,6 +9,8 @@
  * | `matmul_bf16`   | `X (T, n) @ W^T` for bf16 weights (T = 1: decode)  | `matmul.ts`     |
  * | `matmul_f16`    | the same for f16                                   | `matmul.ts`     |
  * | `matmul_f32`    | the same for f32                                   | `matmul.ts`     |
+ * | `matmul_q8_0` … | the same for ggml's block types (Q8_0, Q4_0, Q5_0, | `block_matmul.ts` |
+ * | `matmul_q6_k`   | Q4_K, Q5_K, Q6_K), activations in 8 bits           |                 |
  * | `attention`     | causal grouped-query attention of one token        | `attention.ts`  |
  *
  * `deno task llama kernels --wat` prints the module in the text format.
@@ -28,7 +30,14 @@ import v8 from "node:v8";
 import { ModuleBuilder } from "../../wasm/module.ts";
 import { f32x4, v128 } from "../../wasm/ops.ts";
 import { moduleText } from "../../wasm/text.ts";
+import type { BlockStorageType } from "../../tensor/storage.ts";
 import { emitAttention } from "./attention.ts";
+import {
+  type BlockActivations,
+  type BlockTilePlan,
+  DEFAULT_BLOCK_TILES,
+  emitBlockMatMul,
+} from "./block_matmul.ts";
 import { DEFAULT_TILES, emitMatMul, type KernelTarget, type TilePlan } from "./matmul.ts";
 
 /** Pages a 64-bit memory may have: 16 GiB, V8's limit. */
@@ -40,7 +49,16 @@ export interface KernelOptions {
   readonly fma?: boolean;
   /** Tile sizes of the matrix kernels. */
   readonly tiles?: TilePlan;
+  /** Tile sizes of the block-type kernels. */
+  readonly blockTiles?: BlockTilePlan;
+  /** Activations of the Q8_0 and Q4_0 kernels (default `q8`; `f32` for measurements). */
+  readonly blockActivations?: BlockActivations;
+  /** The block types to emit kernels for (default: all; a bf16 model needs none). */
+  readonly blockTypes?: readonly BlockStorageType[];
 }
+
+/** Every block type, in the order the module lists their kernels. */
+const BLOCK_TYPES: readonly BlockStorageType[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
 
 let relaxed: boolean | undefined;
 
@@ -75,6 +93,11 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
   emitMatMul(m, target, "bf16", tiles);
   emitMatMul(m, target, "f16", tiles);
   emitMatMul(m, target, "f32", tiles);
+  const blockTiles = options.blockTiles ?? DEFAULT_BLOCK_TILES;
+  const wanted = new Set(options.blockTypes ?? BLOCK_TYPES);
+  for (const type of BLOCK_TYPES.filter((t) => wanted.has(t))) {
+    emitBlockMatMul(m, target, type, blockTiles, options.blockActivations);
+  }
   emitAttention(m, target);
   return m;
 }
@@ -88,7 +111,13 @@ const compiled = new Map<string, WebAssembly.Module>();
  * @returns The module, to instantiate with `{ env: { weights, state } }` (or post to workers).
  */
 export function compileKernels(options: KernelOptions = {}): WebAssembly.Module {
-  const key = JSON.stringify({ fma: options.fma ?? relaxedSimdAvailable(), tiles: options.tiles });
+  const key = JSON.stringify({
+    fma: options.fma ?? relaxedSimdAvailable(),
+    tiles: options.tiles,
+    blockTiles: options.blockTiles,
+    blockActivations: options.blockActivations,
+    blockTypes: options.blockTypes === undefined ? undefined : [...options.blockTypes].sort(),
+  });
   let module = compiled.get(key);
   if (module === undefined) {
     // V8 starts every function in its baseline compiler and optimizes it once it has run

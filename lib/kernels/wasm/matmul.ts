@@ -55,7 +55,8 @@ import type {
   Memory,
   ModuleBuilder,
 } from "../../wasm/module.ts";
-import { call, f32, f32x4, i32, i32x4, i64, i8x16, v128 } from "../../wasm/ops.ts";
+import { call, f32, f32x4, i32, i32x4, i8x16, v128 } from "../../wasm/ops.ts";
+import { addressOps, type AddressType } from "./address.ts";
 
 /** The memories and options every kernel is emitted for. */
 export interface KernelTarget {
@@ -65,6 +66,8 @@ export interface KernelTarget {
   readonly state: Memory;
   /** Use relaxed SIMD's fused multiply-add. */
   readonly fma: boolean;
+  /** Both memories' address type (default `"i64"`; `"i32"` only to measure memory64's cost). */
+  readonly address?: AddressType;
 }
 
 /** Tile sizes: rows × tokens of a prefill tile, rows of a decode tile. */
@@ -167,15 +170,15 @@ const ODD = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
  * `block` tokens, each block laid out group by group, token by token: `[g][t][8]` floats.
  */
 function emitPack(m: ModuleBuilder, target: KernelTarget, evenOdd: boolean): FunctionRef {
-  const S = target.state;
+  const S = target.state, A = addressOps(target.address);
   return m.func(
     evenOdd ? "pack_x_even_odd" : "pack_x_plain",
-    { x: "i64", cols: "i32", tokens: "i32", block: "i32", dst: "i64" },
+    { x: A.type, cols: "i32", tokens: "i32", block: "i32", dst: A.type },
     null,
     (f, p) => {
       const t0 = f.local("t0", "i32"), g = f.local("g", "i32"), t = f.local("t", "i32");
       const nb = f.local("nb", "i32"), groups = f.local("groups", "i32");
-      const src = f.local("src", "i64"), a = f.local("a", "v128"), b = f.local("b", "v128");
+      const src = f.local("src", A.type), a = f.local("a", "v128"), b = f.local("b", "v128");
       f.set(groups, i32.shrU(p.cols, i32.const(3)));
       f.forRange(t0, i32.const(0), p.tokens, nb, () => {
         // nb = min(block, tokens - t0) tokens in this block
@@ -186,9 +189,9 @@ function emitPack(m: ModuleBuilder, target: KernelTarget, evenOdd: boolean): Fun
             // src = x + ((t0 + t) · cols + 8g) · 4
             f.set(
               src,
-              i64.add(
+              A.add(
                 p.x,
-                i64.extendI32U(
+                A.fromI32(
                   i32.shl(
                     i32.add(i32.mul(i32.add(t0, t), p.cols), i32.shl(g, i32.const(3))),
                     i32.const(2),
@@ -200,7 +203,7 @@ function emitPack(m: ModuleBuilder, target: KernelTarget, evenOdd: boolean): Fun
             f.set(b, v128.load(S, src, 16));
             f.emit(v128.store(S, p.dst, evenOdd ? i8x16.shuffle(a, b, EVEN) : a));
             f.emit(v128.store(S, p.dst, evenOdd ? i8x16.shuffle(a, b, ODD) : b, 16));
-            f.set(p.dst, i64.add(p.dst, i64.const(32)));
+            f.set(p.dst, A.add(p.dst, A.const(32)));
           });
         });
       });
@@ -222,23 +225,23 @@ function emitTile(
   B: number,
 ): FunctionRef {
   const fmt = FORMATS[type];
-  const S = target.state;
+  const S = target.state, A = addressOps(target.address);
   return m.func(
     `tile_${type}_${R}x${B}`,
     {
-      w: "i64", // row 0 of the tile
-      rowBytes: "i64",
-      xs: "i64", // the packed block of B tokens
+      w: A.type, // row 0 of the tile
+      rowBytes: A.type,
+      xs: A.type, // the packed block of B tokens
       groups: "i32",
       tail: "i32",
-      xt: "i64", // X[t0, 8 · groups]: the tail inputs of the block's first token
-      xStride: "i64", // bytes between tokens in X
-      out: "i64", // out[t0, row 0]
-      outStride: "i64", // bytes between tokens in out
+      xt: A.type, // X[t0, 8 · groups]: the tail inputs of the block's first token
+      xStride: A.type, // bytes between tokens in X
+      out: A.type, // out[t0, row 0]
+      outStride: A.type, // bytes between tokens in out
     },
     null,
     (f, p) => {
-      const wp = range(R).map((i) => f.local(`w${i}`, "i64"));
+      const wp = range(R).map((i) => f.local(`w${i}`, A.type));
       const acc = range(R).map((i) => range(B).map((t) => f.local(`acc${i}_${t}`, "v128")));
       const xv = range(B).map((t) => f.local(`x${t}`, "v128"));
       const wv = f.local("wv", "v128");
@@ -252,7 +255,7 @@ function emitTile(
         ? range(R).map((i) => range(fmt.vectors).map((k) => f.local(`raw${i}_${k}`, "v128")))
         : [];
       f.set(wp[0], p.w);
-      for (let i = 1; i < R; i++) f.set(wp[i], i64.add(wp[i - 1], p.rowBytes));
+      for (let i = 1; i < R; i++) f.set(wp[i], A.add(wp[i - 1], p.rowBytes));
       f.forRange(g, i32.const(0), p.groups, 1, () => {
         if (keepRaw) {
           for (let i = 0; i < R; i++) load(i).forEach((v, k) => f.set(raw[i][k], v));
@@ -264,8 +267,8 @@ function emitTile(
             for (let t = 0; t < B; t++) f.set(acc[i][t], madd(target, wv, xv[t], acc[i][t]));
           }
         }
-        for (let i = 0; i < R; i++) f.set(wp[i], i64.add(wp[i], i64.const(fmt.groupBytes)));
-        f.set(p.xs, i64.add(p.xs, i64.const(32 * B)));
+        for (let i = 0; i < R; i++) f.set(wp[i], A.add(wp[i], A.const(fmt.groupBytes)));
+        f.set(p.xs, A.add(p.xs, A.const(32 * B)));
       });
       for (let i = 0; i < R; i++) {
         for (let t = 0; t < B; t++) {
@@ -277,20 +280,20 @@ function emitTile(
               f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
             ),
           );
-          const xRow = i64.add(p.xt, i64.mul(p.xStride, i64.const(t)));
+          const xRow = A.add(p.xt, A.mul(p.xStride, A.const(t)));
           f.forRange(j, i32.const(0), p.tail, 1, () => {
-            const jj = i64.extendI32U(j);
+            const jj = A.fromI32(j);
             const weight = fmt.scalar(
               f,
               target,
-              i64.add(wp[i], i64.mul(jj, i64.const(fmt.elementBytes))),
+              A.add(wp[i], A.mul(jj, A.const(fmt.elementBytes))),
             );
             f.set(
               s,
-              f32.add(s, f32.mul(weight, f32.load(S, i64.add(xRow, i64.shl(jj, i64.const(2)))))),
+              f32.add(s, f32.mul(weight, f32.load(S, A.add(xRow, A.shl(jj, A.const(2)))))),
             );
           });
-          f.emit(f32.store(S, i64.add(p.out, i64.mul(p.outStride, i64.const(t))), s, 4 * i));
+          f.emit(f32.store(S, A.add(p.out, A.mul(p.outStride, A.const(t))), s, 4 * i));
         }
       }
     },
@@ -317,7 +320,7 @@ export function emitMatMul(
   type: FloatStorageType,
   plan: TilePlan = DEFAULT_TILES,
 ): FunctionRef {
-  const fmt = FORMATS[type];
+  const fmt = FORMATS[type], A = addressOps(target.address);
   const pack =
     m.functions.find((f) => f.name === (fmt.evenOdd ? "pack_x_even_odd" : "pack_x_plain")) ??
       emitPack(m, target, fmt.evenOdd);
@@ -333,16 +336,16 @@ export function emitMatMul(
   return m.func(
     `matmul_${type}`,
     {
-      w: "i64",
+      w: A.type,
       rowBytes: "i32",
       cols: "i32",
-      x: "i64",
-      out: "i64",
+      x: A.type,
+      out: A.type,
       outStride: "i32",
       tokens: "i32",
       rowStart: "i32",
       rowEnd: "i32",
-      scratch: "i64",
+      scratch: A.type,
     },
     null,
     (f, p) => {
@@ -350,13 +353,13 @@ export function emitMatMul(
       const nr = f.local("nr", "i32"), nb = f.local("nb", "i32"), block = f.local("block", "i32");
       const rowsPerTile = f.local("rowsPerTile", "i32");
       const groups = f.local("groups", "i32"), tail = f.local("tail", "i32");
-      const rowBytes = f.local("rowBytes64", "i64"), xs = f.local("xs", "i64");
-      const xStride = f.local("xStride", "i64"), outStride = f.local("outStride64", "i64");
+      const rowBytes = f.local("rowBytes64", A.type), xs = f.local("xs", A.type);
+      const xStride = f.local("xStride", A.type), outStride = f.local("outStride64", A.type);
       f.set(groups, i32.shrU(p.cols, i32.const(3)));
       f.set(tail, i32.and(p.cols, i32.const(7)));
-      f.set(rowBytes, i64.extendI32U(p.rowBytes));
-      f.set(xStride, i64.extendI32U(i32.shl(p.cols, i32.const(2))));
-      f.set(outStride, i64.extendI32U(i32.shl(p.outStride, i32.const(2))));
+      f.set(rowBytes, A.fromI32(p.rowBytes));
+      f.set(xStride, A.fromI32(i32.shl(p.cols, i32.const(2))));
+      f.set(outStride, A.fromI32(i32.shl(p.outStride, i32.const(2))));
       // One token: the matrix × vector tiles; more: the matrix × matrix ones.
       f.set(block, i32.const(plan.tokens));
       f.set(rowsPerTile, i32.const(plan.rows));
@@ -373,24 +376,24 @@ export function emitMatMul(
           f.set(nb, i32.sub(p.tokens, t));
           f.if(i32.gtS(nb, block), () => f.set(nb, block));
           const args = [
-            i64.add(p.w, i64.mul(i64.extendI32U(r), rowBytes)),
+            A.add(p.w, A.mul(A.fromI32(r), rowBytes)),
             rowBytes,
             xs,
             groups,
             tail,
-            i64.add(
+            A.add(
               p.x,
-              i64.add(
-                i64.mul(i64.extendI32U(t), xStride),
-                i64.extendI32U(i32.shl(groups, i32.const(5))),
+              A.add(
+                A.mul(A.fromI32(t), xStride),
+                A.fromI32(i32.shl(groups, i32.const(5))),
               ),
             ),
             xStride,
-            i64.add(
+            A.add(
               p.out,
-              i64.add(
-                i64.mul(i64.extendI32U(t), outStride),
-                i64.extendI32U(i32.shl(r, i32.const(2))),
+              A.add(
+                A.mul(A.fromI32(t), outStride),
+                A.fromI32(i32.shl(r, i32.const(2))),
               ),
             ),
             outStride,
@@ -407,7 +410,7 @@ export function emitMatMul(
             );
           };
           dispatch(0);
-          f.set(xs, i64.add(xs, i64.extendI32U(i32.mul(nb, i32.shl(groups, i32.const(5))))));
+          f.set(xs, A.add(xs, A.fromI32(i32.mul(nb, i32.shl(groups, i32.const(5))))));
         });
       });
     },

@@ -1,0 +1,396 @@
+/**
+ * How each of ggml's block types meets the 8-bit activations of `quantize_x.ts` in WebAssembly
+ * SIMD: for one super-block of a tile's rows, each format unpacks the weights' integers into
+ * 16-byte vectors, multiplies them with the activations' int8 in integer dot products, and adds
+ * the result, scaled, to the tile's float32 accumulators.
+ *
+ * **The integer dot product.** `i16x8.relaxed_dot_i8x16_i7x16_s(xq, q)` multiplies 16 signed
+ * bytes of activations by 16 weights from 0 to 127 and adds each pair of products into a 16-bit
+ * lane (one `pmaddubsw` on x86-64): 16 multiply-adds in one instruction. Every format except
+ * Q8_0 stores unsigned integers below 64 with an offset, `w = s · (q − o)` (Q4_0: `o` = 8,
+ * Q5_0: 16, Q6_K: 32) or `w = s · q − mn` (Q4_K, Q5_K), so `q` fits the 7-bit operand; the two
+ * halves of a block are added in 16 bits, widened pairwise to 32, and `o · (−Σ xq)` (kept in
+ * each activation record) is added to give `Σ (q − o) · xq`. (`i32x4.relaxed_dot_…_add_s`
+ * does it in one instruction too, but V8 expands it to five without VNNI: measured slower.)
+ * Q8_0's weights are full signed bytes: they are widened to 16 bits on load
+ * (`v128.load8x8_s`) and meet activations kept as int16 in `i32x4.dot_i16x8_s`, 8 products per
+ * instruction. Without relaxed SIMD the 7-bit dot product is done the same way.
+ *
+ * **Scaling.** Per block of 32: `acc += f32(Σ (q − o) · xq) · (s · dx)`, four lanes at a time;
+ * the float16 scales are widened in registers (`f16TopToF32`); Q4_K and Q5_K subtract `mn ·
+ * dx · Σ xq` in lane 0, Q6_K combines its two 16-weight sub-blocks in integers first.
+ *
+ * @module
+ */
+
+import type { BlockStorageType } from "../../tensor/storage.ts";
+import type { Expr, FunctionBuilder, Local } from "../../wasm/module.ts";
+import { f32, f32x4, i16x8, i32, i32x4, i8x16, v128 } from "../../wasm/ops.ts";
+import { f16TopToF32, type KernelTarget, madd } from "./matmul.ts";
+import { RECORD, RECORD_BYTES } from "./quantize_x.ts";
+
+/** What a format's emitter sees of the tile it works for. */
+export interface BlockTile {
+  readonly target: KernelTarget;
+  /** Row pointers at the current super-block, in the weights memory. */
+  readonly wp: readonly Local[];
+  /** Token pointers at the super-block's first activation record, in the state memory. */
+  readonly xp: readonly Local[];
+  /** Accumulators, `[row][token]`, four float32 lanes each. */
+  readonly acc: readonly (readonly Local[])[];
+}
+
+/** One block type's SIMD kernel body. */
+export interface BlockFormat {
+  /** Weights of one super-block (32 or 256). */
+  readonly superElements: number;
+  /** Its bytes. */
+  readonly superBytes: number;
+  /**
+   * How the body reads the activations: `q8` records, `q8_wide` records (xq as int16, for
+   * Q8_0), or `f32`: X itself, 128 bytes per 32 floats (the float32 variant measured against).
+   */
+  readonly activations: "q8" | "q8_wide" | "f32";
+  /** Adds one super-block of every row of the tile to its accumulators. */
+  emit(f: FunctionBuilder, tile: BlockTile): void;
+}
+
+/** The float16 at `wp + offset` of the weights memory, in all four lanes. */
+function halfSplat(t: KernelTarget, wp: Expr, offset: number): Expr {
+  return f16TopToF32(i32x4.shl(v128.load16Splat(t.weights, wp, offset), i32.const(16)));
+}
+
+/**
+ * The float16 at `wp + offset`, as a scalar: the same bit arithmetic as `f16TopToF32` in
+ * integer registers, which leaves the vector units to the dot products (measured faster
+ * than widening it in a vector register, where the kernels are bound by vector instructions).
+ */
+function halfScalar(t: KernelTarget, wp: Expr, offset: number): Expr {
+  const top = i32.shl(i32.load16U(t.weights, wp, offset), i32.const(16));
+  const bits = i32.and(i32.shrS(top, i32.const(3)), i32.const(0x8fffe000 | 0));
+  return f32.mul(f32.reinterpretI32(bits), f32.const(2 ** 112));
+}
+
+/**
+ * `Σ xq · q` over 32 bytes (`xlo, q0`: elements 0–15, `xhi, q1`: 16–31), `q` below 32, into 4
+ * lanes. With relaxed SIMD: two 8-bit dot products into 16-bit lanes (each pair at most 2 ·
+ * 127 · 31, so their sum fits), added, then widened pairwise: 4 instructions where two
+ * `relaxed_dot_i8x16_i7x16_add_s` take 10 on processors without VNNI.
+ */
+function dotPair(t: KernelTarget, xlo: Expr, q0: Expr, xhi: Expr, q1: Expr): Expr {
+  if (!t.fma) return wideDot(t, xhi, q1, wideDot(t, xlo, q0, v128.i32x4(0)));
+  return i32x4.extaddPairwiseI16x8S(
+    i16x8.add(i16x8.relaxedDotI8x16I7x16S(xlo, q0), i16x8.relaxedDotI8x16I7x16S(xhi, q1)),
+  );
+}
+
+/** `Σ xq · q` over 16 bytes into 4 lanes, `q` below 64. */
+function dotHalf(t: KernelTarget, xq: Expr, q: Expr): Expr {
+  if (!t.fma) return wideDot(t, xq, q, v128.i32x4(0));
+  return i32x4.extaddPairwiseI16x8S(i16x8.relaxedDotI8x16I7x16S(xq, q));
+}
+
+function wideDot(_t: KernelTarget, xq: Expr, q: Expr, c: Expr): Expr {
+  // xq and q are each read twice: callers pass locals or loads (cheap from L1).
+  const low = i32x4.dotI16x8S(i16x8.extendLowI8x16S(xq), i16x8.extendLowI8x16U(q));
+  const high = i32x4.dotI16x8S(i16x8.extendHighI8x16S(xq), i16x8.extendHighI8x16U(q));
+  return i32x4.add(c, i32x4.add(low, high));
+}
+
+const NIBBLE = () => v128.const(new Array(16).fill(0x0f));
+const splat8 = (byte: number) => v128.const(new Array(16).fill(byte));
+
+/** Low (`high` false) or high nibbles of 16 bytes. */
+function nibbles(raw: Expr, high: boolean): Expr {
+  return high ? i8x16.shrU(raw, i32.const(4)) : v128.and(raw, NIBBLE());
+}
+
+/** Bit `bit` of each byte of `bytes`, moved to bit `to` (the others cleared). */
+function bitTo(bytes: Expr, bit: number, to: number, width = 1): Expr {
+  const moved = bit < to
+    ? i8x16.shl(bytes, i32.const(to - bit))
+    : bit > to
+    ? i8x16.shrU(bytes, i32.const(bit - to))
+    : bytes;
+  return v128.and(moved, splat8(((1 << width) - 1) << to));
+}
+
+/** `acc += f32(dot) · (scale · dx)`, `scale` a scalar. */
+function accumulate(t: KernelTarget, acc: Local, dot: Expr, scale: Expr, xp: Expr, record = 0) {
+  const dx = f32.load(t.state, xp, RECORD_BYTES * record + RECORD.dx);
+  return madd(t, f32x4.convertI32x4S(dot), f32x4.splat(f32.mul(scale, dx)), acc);
+}
+
+/** The activation vector at `field` of record `record`. */
+function xload(t: KernelTarget, xp: Expr, record: number, field: number): Expr {
+  return v128.load(t.state, xp, RECORD_BYTES * record + field);
+}
+
+/** Q8_0 (34 bytes): d, then 32 int8. */
+const Q8_0: BlockFormat = {
+  superElements: 32,
+  superBytes: 34,
+  activations: "q8_wide",
+  emit(f, { target: t, wp, xp, acc }) {
+    const d = f.temp("ds", "f32");
+    wp.forEach((w, i) => {
+      f.set(d, halfScalar(t, w, 0));
+      xp.forEach((x, k) => {
+        const part = (j: number) =>
+          i32x4.dotI16x8S(v128.load8x8S(t.weights, w, 2 + 8 * j), v128.load(t.state, x, 16 * j));
+        const dot = i32x4.add(i32x4.add(part(0), part(1)), i32x4.add(part(2), part(3)));
+        f.set(acc[i][k], accumulate(t, acc[i][k], dot, d, x));
+      });
+    });
+  },
+};
+
+/** Q4_0 and Q5_0: one float16 d at byte 0, 16 bytes of nibbles at `qs`, offset `o`. */
+function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
+  return {
+    superElements: 32,
+    superBytes: bytes,
+    activations: "q8",
+    emit(f, { target: t, wp, xp, acc }) {
+      const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
+      const raw = f.temp("raw", "v128");
+      const hb = offset === 16 ? f.temp("hb", "v128") : raw;
+      const bits = v128.const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]);
+      wp.forEach((w, i) => {
+        f.set(d, halfScalar(t, w, 0));
+        f.set(raw, v128.load(t.weights, w, qs));
+        f.set(q0, nibbles(raw, false));
+        f.set(q1, nibbles(raw, true));
+        if (offset === 16) {
+          // Q5_0's fifth bits: bit j of the 32-bit qh, for element j. Byte j >> 3 of qh to
+          // lane j, then the lane's own bit tested and turned into 0x10.
+          f.set(hb, v128.load32Splat(t.weights, w, 2));
+          const fifth = (from: number) => {
+            const lanes = [...new Array(8).fill(from), ...new Array(8).fill(from + 1)];
+            const picked = v128.and(i8x16.swizzle(hb, v128.const(lanes)), bits);
+            return v128.and(i8x16.eq(picked, bits), splat8(0x10));
+          };
+          f.set(q0, v128.or(q0, fifth(0)));
+          f.set(q1, v128.or(q1, fifth(2)));
+        }
+        xp.forEach((x, k) => {
+          const c = i32x4.shl(xload(t, x, 0, RECORD.sums), i32.const(offset === 8 ? 3 : 4));
+          const dot = i32x4.add(
+            dotPair(t, xload(t, x, 0, 0), q0, xload(t, x, 0, 16), q1),
+            c,
+          );
+          f.set(acc[i][k], accumulate(t, acc[i][k], dot, d, x));
+        });
+      });
+    },
+  };
+}
+
+/**
+ * The 8 scales and 8 minimums of a Q4_K/Q5_K super-block, unpacked from their 12 bytes at `wp +
+ * 4` in one vector (bytes 0–7: scales, 8–15: minimums; see `k_scales.ts`): two swizzles
+ * gather the bytes each lane needs, masks and shifts assemble the 6-bit values — 9
+ * instructions for what takes ~100 scalar ones.
+ */
+function kScalesMins(t: KernelTarget, wp: Expr, raw: Local, f: FunctionBuilder): Expr {
+  const Z = 0x80; // swizzle index that yields 0
+  f.set(raw, v128.load(t.weights, wp, 4));
+  const a = i8x16.swizzle(raw, v128.const([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11]));
+  const b = i8x16.swizzle(raw, v128.const([Z, Z, Z, Z, 0, 1, 2, 3, Z, Z, Z, Z, 4, 5, 6, 7]));
+  const low = [...new Array(4).fill(63), ...new Array(4).fill(15), ...new Array(4).fill(63)];
+  const top = f.temp("top", "v128");
+  f.set(top, i8x16.shl(i8x16.shrU(b, i32.const(6)), i32.const(4)));
+  f.set(raw, a);
+  const lowBits = v128.or(
+    v128.and(raw, v128.const([...low, 0, 0, 0, 0])),
+    v128.and(i8x16.shrU(raw, i32.const(4)), v128.const([...new Array(12).fill(0), 15, 15, 15, 15])),
+  );
+  return v128.or(lowBits, top);
+}
+
+/** Lane `lane` of a 32-bit vector in all four lanes. */
+function broadcast(v: Expr, lane: number): Expr {
+  const bytes = [0, 1, 2, 3].map((k) => 4 * lane + k);
+  return i8x16.shuffle(v, v, [...bytes, ...bytes, ...bytes, ...bytes]);
+}
+
+/** Q4_K (144 bytes, `fifth` false) and Q5_K (176 bytes, `fifth` true). */
+function kFormat(fifth: boolean): BlockFormat {
+  const qs = fifth ? 48 : 16;
+  return {
+    superElements: 256,
+    superBytes: fifth ? 176 : 144,
+    activations: "q8",
+    emit(f, { target: t, wp, xp, acc }) {
+      const raw = f.temp("raw", "v128"), sm = f.temp("sm", "v128");
+      // d · sc for sub-blocks 0–3 and 4–7, dmin · m likewise, four float lanes each.
+      const sd = [f.temp("sd0", "v128"), f.temp("sd1", "v128")];
+      const md = [f.temp("md0", "v128"), f.temp("md1", "v128")];
+      const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
+      const sdg = f.temp("sdg", "v128"), mdg = f.temp("mdg", "v128");
+      wp.forEach((w, i) => {
+        f.set(sm, kScalesMins(t, w, raw, f));
+        const d = f32x4.splat(halfScalar(t, w, 0)), dmin = f32x4.splat(halfScalar(t, w, 2));
+        const scales = i16x8.extendLowI8x16U(sm), mins = i16x8.extendHighI8x16U(sm);
+        const floats = (v: Expr, high: boolean) =>
+          f32x4.convertI32x4S(high ? i32x4.extendHighI16x8U(v) : i32x4.extendLowI16x8U(v));
+        f.set(raw, d);
+        f.set(sd[0], f32x4.mul(floats(scales, false), raw));
+        f.set(sd[1], f32x4.mul(floats(scales, true), raw));
+        f.set(raw, dmin);
+        f.set(md[0], f32x4.mul(floats(mins, false), raw));
+        f.set(md[1], f32x4.mul(floats(mins, true), raw));
+        for (let g = 0; g < 8; g++) {
+          const c = g >> 1, high = (g & 1) === 1;
+          f.set(sdg, broadcast(sd[g >> 2], g & 3));
+          f.set(mdg, broadcast(md[g >> 2], g & 3));
+          for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
+            let v = nibbles(v128.load(t.weights, w, qs + 32 * c + half), high);
+            // Q5_K: bit g of qh[l] is the fifth bit of element l of sub-block g.
+            if (fifth) v = v128.or(v, bitTo(v128.load(t.weights, w, 16 + half), g, 4));
+            f.set(q, v);
+          }
+          xp.forEach((x, k) => {
+            const dot = dotPair(t, xload(t, x, g, 0), q0, xload(t, x, g, 16), q1);
+            const dx = v128.load32Splat(t.state, x, RECORD_BYTES * g + RECORD.dx);
+            f.set(acc[i][k], madd(t, f32x4.convertI32x4S(dot), f32x4.mul(sdg, dx), acc[i][k]));
+            // − dmin · m · dx · Σ xq, in lane 0
+            const sum = v128.load32Zero(t.state, x, RECORD_BYTES * g + RECORD.sum);
+            f.set(
+              acc[i][k],
+              t.fma
+                ? f32x4.relaxedNmadd(mdg, sum, acc[i][k])
+                : f32x4.sub(acc[i][k], f32x4.mul(mdg, sum)),
+            );
+          });
+        }
+      });
+    },
+  };
+}
+
+/** Q6_K (210 bytes): ql, qh, 16 int8 scales, d at byte 208. */
+const Q6_K: BlockFormat = {
+  superElements: 256,
+  superBytes: 210,
+  activations: "q8",
+  emit(f, { target: t, wp, xp, acc }) {
+    const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
+    const s0 = f.temp("s0", "v128"), s1 = f.temp("s1", "v128");
+    const scales = [f.temp("sc0", "v128"), f.temp("sc1", "v128")];
+    wp.forEach((w, i) => {
+      f.set(d, halfScalar(t, w, 208));
+      if (t.fma) {
+        // The 16 int8 scales as int16: sub-blocks 0–7, then 8–15.
+        f.set(scales[1], v128.load(t.weights, w, 192));
+        f.set(scales[0], i16x8.extendLowI8x16S(scales[1]));
+        f.set(scales[1], i16x8.extendHighI8x16S(scales[1]));
+      }
+      // Record g holds weights 32g … 32g + 31 = 128c + 32k + l, sub-blocks 2g and 2g + 1.
+      for (let g = 0; g < 8; g++) {
+        const c = g >> 2, k = g & 3;
+        for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
+          const low = nibbles(v128.load(t.weights, w, 64 * c + 32 * (k & 1) + half), k >= 2);
+          const top = bitTo(v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
+          f.set(q, v128.or(low, top));
+        }
+        const scale = (k: number) => i32.load8S(t.weights, w, 192 + 2 * g + k);
+        if (t.fma) {
+          // Σ sc · (q − 32) · xq: 8-bit products in 16-bit pairs, 32 · (pair of xq) taken off
+          // in 16 bits (|·| ≤ 2 · 32 · 127), then one 16-bit dot product with the scale,
+          // broadcast from the row's scales widened once per super-block.
+          const lane = (k: number) => {
+            const l = (2 * g + k) & 7;
+            const bytes = [2 * l, 2 * l + 1];
+            const v = scales[(2 * g + k) >> 3];
+            return i8x16.shuffle(v, v, [0, 1, 2, 3, 4, 5, 6, 7].flatMap(() => bytes));
+          };
+          f.set(s0, lane(0));
+          f.set(s1, lane(1));
+        } else {
+          f.set(s0, i32x4.splat(scale(0)));
+          f.set(s1, i32x4.splat(scale(1)));
+        }
+        xp.forEach((x, j) => {
+          let dot: Expr;
+          if (t.fma) {
+            const half = (xq: number, q: Local, pairs: number, sc: Local) =>
+              i32x4.dotI16x8S(
+                i16x8.sub(
+                  i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, xq), q),
+                  xload(t, x, g, pairs),
+                ),
+                sc,
+              );
+            dot = i32x4.add(half(0, q0, RECORD.pairsLow, s0), half(16, q1, RECORD.pairsHigh, s1));
+          } else {
+            const c32 = (field: number) => i32x4.shl(xload(t, x, g, field), i32.const(5));
+            const lo = i32x4.add(dotHalf(t, xload(t, x, g, 0), q0), c32(RECORD.sumsLow));
+            const hi = i32x4.add(dotHalf(t, xload(t, x, g, 16), q1), c32(RECORD.sumsHigh));
+            dot = i32x4.add(i32x4.mul(lo, s0), i32x4.mul(hi, s1));
+          }
+          f.set(acc[i][j], accumulate(t, acc[i][j], dot, d, x, g));
+        });
+      }
+    });
+  },
+};
+
+/**
+ * Q8_0 and Q4_0 against float32 activations, the alternative to 8-bit activations that
+ * `bench/kernels_bench.ts` measures: each weight widened to float32 (`load8x8_s`, then two
+ * extensions and a conversion per 4) and multiplied with X as it is.
+ */
+function floatFormat(type: "q8_0" | "q4_0"): BlockFormat {
+  return {
+    superElements: 32,
+    superBytes: type === "q8_0" ? 34 : 18,
+    activations: "f32",
+    emit(f, { target: t, wp, xp, acc }) {
+      const d = f.temp("d", "v128"), part = f.temp("part", "v128");
+      const h = [0, 1, 2, 3].map((k) => f.temp(`h${k}`, "v128"));
+      const raw = f.temp("raw", "v128");
+      wp.forEach((w, i) => {
+        f.set(d, halfSplat(t, w, 0));
+        // h[k]: weights 8k … 8k + 7 as int16.
+        if (type === "q8_0") {
+          for (let k = 0; k < 4; k++) f.set(h[k], v128.load8x8S(t.weights, w, 2 + 8 * k));
+        } else {
+          f.set(raw, v128.load(t.weights, w, 2));
+          const low = i8x16.sub(nibbles(raw, false), splat8(8));
+          const high = i8x16.sub(nibbles(raw, true), splat8(8));
+          f.set(h[0], i16x8.extendLowI8x16S(low));
+          f.set(h[1], i16x8.extendHighI8x16S(low));
+          f.set(h[2], i16x8.extendLowI8x16S(high));
+          f.set(h[3], i16x8.extendHighI8x16S(high));
+        }
+        xp.forEach((x, k) => {
+          f.set(part, v128.i32x4(0));
+          for (let j = 0; j < 8; j++) {
+            const ints = j & 1
+              ? i32x4.extendHighI16x8S(h[j >> 1])
+              : i32x4.extendLowI16x8S(h[j >> 1]);
+            f.set(part, madd(t, f32x4.convertI32x4S(ints), v128.load(t.state, x, 16 * j), part));
+          }
+          f.set(acc[i][k], madd(t, part, d, acc[i][k]));
+        });
+      });
+    },
+  };
+}
+
+/** The float32-activation variants, by type. */
+export const FLOAT_BLOCK_FORMATS: { readonly q8_0: BlockFormat; readonly q4_0: BlockFormat } = {
+  q8_0: floatFormat("q8_0"),
+  q4_0: floatFormat("q4_0"),
+};
+
+/** Every block type's SIMD kernel body. */
+export const BLOCK_FORMATS: { readonly [T in BlockStorageType]: BlockFormat } = {
+  q8_0: Q8_0,
+  q4_0: zeroFormat(18, 2, 8),
+  q5_0: zeroFormat(22, 6, 16),
+  q4_k: kFormat(false),
+  q5_k: kFormat(true),
+  q6_k: Q6_K,
+};

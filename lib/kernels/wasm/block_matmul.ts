@@ -1,0 +1,234 @@
+/**
+ * Matrix × matrix in WebAssembly SIMD for ggml's block types: `X (T, n) @ W^T (n, d) -> out
+ * (T, d)` for the weight rows `[rowStart, rowEnd)` one worker owns, with the same signature as
+ * the float kernels of `matmul.ts`, so the backend and the forward pass do not change. With
+ * one token it is the decode step.
+ *
+ * Each call first quantizes X to 8 bits per block of 32 into the worker's scratch
+ * (`quantize_x.ts`: one pass over X, shared by all rows), then runs tiles of `R` rows × `B`
+ * tokens over the rows' super-blocks; each type's body (`block_formats.ts`) unpacks a
+ * super-block of each row once and multiplies it with every token of the tile. Per row and
+ * token, four float32 lanes accumulate the scaled block sums; they are added `(l0 + l1) + (l2 +
+ * l3)` at the end. The order of operations does not depend on the tile, so results do not
+ * depend on how rows are split between workers or on how many tokens share a call.
+ *
+ * Why 8-bit activations rather than float32 (`bench/kernels_bench.ts` measures both for Q8_0
+ * and Q4_0): an integer dot product does 16 multiply-adds per instruction where float32 does
+ * 4 and first needs each weight widened from its bits to a float (3–4 instructions per 4
+ * weights); at 4 or 5 bits per weight the float path cannot keep up with memory. The cost is
+ * the activations' rounding, ~0.3% of each block's largest entry, what llama.cpp accepts too.
+ *
+ * @example
+ * ```ts
+ * import { emitBlockMatMul } from "./block_matmul.ts";
+ * import { ModuleBuilder } from "../../wasm/module.ts";
+ *
+ * const m = new ModuleBuilder();
+ * const memory = { address: "i64", shared: true, minimum: 1, maximum: 65536 } as const;
+ * const target = { weights: m.importMemory("weights", memory), state: m.importMemory("state", memory), fma: true };
+ * emitBlockMatMul(m, target, "q4_0");
+ * ```
+ *
+ * @module
+ */
+
+import type { BlockStorageType } from "../../tensor/storage.ts";
+import type { FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
+import { call, f32, f32x4, i32, i64 } from "../../wasm/ops.ts";
+import { BLOCK_FORMATS, type BlockFormat, FLOAT_BLOCK_FORMATS } from "./block_formats.ts";
+import type { KernelTarget } from "./matmul.ts";
+import { emitQuantizeX, RECORD_BYTES } from "./quantize_x.ts";
+
+/** Tile sizes of the block kernels: rows × tokens for prefill, rows for one token. */
+export interface BlockTilePlan {
+  readonly rows: number;
+  readonly tokens: number;
+  readonly vectorRows: number;
+}
+
+/**
+ * The measured default: 8 rows per decode tile (8 memory streams; Q8_0 and Q4_0 ≈ 10% faster
+ * than 4 rows, the K-quants the same within noise); 2 × 3 prefill tiles (1 × 4 to 4 × 2 all
+ * within noise of each other on our machines).
+ */
+export const DEFAULT_BLOCK_TILES: BlockTilePlan = { rows: 2, tokens: 3, vectorRows: 8 };
+
+/** Activations of the block kernels: 8 bits per 32 (the default), or float32 as they are. */
+export type BlockActivations = "q8" | "f32";
+
+/** Bytes of the activations of one block of 32, as the body reads them. */
+function recordBytes(fmt: BlockFormat): number {
+  return fmt.activations === "f32" ? 128 : RECORD_BYTES;
+}
+
+function emitBlockTile(
+  m: ModuleBuilder,
+  target: KernelTarget,
+  type: BlockStorageType,
+  fmt: BlockFormat,
+  R: number,
+  B: number,
+): FunctionRef {
+  const S = target.state;
+  return m.func(
+    `tile_${type}_${R}x${B}`,
+    {
+      w: "i64", // row 0 of the tile
+      rowBytes: "i64",
+      xs: "i64", // token 0's first activation record
+      xStride: "i64", // bytes between tokens' records
+      supers: "i32", // super-blocks per row
+      out: "i64", // out[t0, row 0]
+      outStride: "i64", // bytes between tokens in out
+    },
+    null,
+    (f, p) => {
+      const wp = range(R).map((i) => f.local(`w${i}`, "i64"));
+      const xp = range(B).map((t) => f.local(`x${t}`, "i64"));
+      const acc = range(R).map((i) => range(B).map((t) => f.local(`acc${i}_${t}`, "v128")));
+      const s = f.local("s", "i32");
+      f.set(wp[0], p.w);
+      for (let i = 1; i < R; i++) f.set(wp[i], i64.add(wp[i - 1], p.rowBytes));
+      f.set(xp[0], p.xs);
+      for (let t = 1; t < B; t++) f.set(xp[t], i64.add(xp[t - 1], p.xStride));
+      f.forRange(s, i32.const(0), p.supers, 1, () => {
+        fmt.emit(f, { target, wp, xp, acc });
+        for (const w of wp) f.set(w, i64.add(w, i64.const(fmt.superBytes)));
+        const bytes = (recordBytes(fmt) * fmt.superElements) / 32;
+        for (const x of xp) f.set(x, i64.add(x, i64.const(bytes)));
+      });
+      for (let i = 0; i < R; i++) {
+        for (let t = 0; t < B; t++) {
+          const a = acc[i][t];
+          const sum = f32.add(
+            f32.add(f32x4.extractLane(a, 0), f32x4.extractLane(a, 1)),
+            f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
+          );
+          f.emit(f32.store(S, i64.add(p.out, i64.mul(p.outStride, i64.const(t))), sum, 4 * i));
+        }
+      }
+    },
+    `${R} row${R === 1 ? "" : "s"} × ${B} token${B === 1 ? "" : "s"} of ${type} weights ` +
+      `against ${fmt.activations === "f32" ? "float32" : "8-bit"} activations.`,
+  );
+}
+
+/**
+ * Emits `matmul_<type>(w, rowBytes, cols, x, out, outStride, tokens, rowStart, rowEnd,
+ * scratch)` for a block type: out[t · outStride + r] = W[r, :] · X[t, :]. Addresses are bytes:
+ * `w` (row 0) in the weights memory, the rest in the state memory; `scratch` holds at least
+ * `3 · tokens · cols` bytes; `cols` is a whole number of the type's blocks.
+ *
+ * @param m The module.
+ * @param target Memories and options.
+ * @param type The block type.
+ * @param plan Tile sizes.
+ * @param activations `f32` for the float32 variant of Q8_0 and Q4_0 (measured, not used).
+ * @returns The exported function.
+ */
+export function emitBlockMatMul(
+  m: ModuleBuilder,
+  target: KernelTarget,
+  type: BlockStorageType,
+  plan: BlockTilePlan = DEFAULT_BLOCK_TILES,
+  activations: BlockActivations = "q8",
+): FunctionRef {
+  const fmt = activations === "f32" && (type === "q8_0" || type === "q4_0")
+    ? FLOAT_BLOCK_FORMATS[type]
+    : BLOCK_FORMATS[type];
+  const quantize = fmt.activations === "f32"
+    ? null
+    : emitQuantizeX(m, target, fmt.activations === "q8_wide");
+  const tiles = new Map<string, FunctionRef>();
+  const tile = (r: number, b: number) => {
+    const key = `${r}x${b}`;
+    if (!tiles.has(key)) tiles.set(key, emitBlockTile(m, target, type, fmt, r, b));
+    return tiles.get(key)!;
+  };
+  // Rows left over at the end of a range (fewer than a tile) take 1-row tiles: each tile is
+  // large (a K-quant super-block is unrolled), and emitting every size took ~200 ms at startup.
+  tile(plan.vectorRows, 1);
+  for (const r of new Set([1, plan.rows])) for (let b = 1; b <= plan.tokens; b++) tile(r, b);
+
+  return m.func(
+    `matmul_${type}`,
+    {
+      w: "i64",
+      rowBytes: "i32",
+      cols: "i32",
+      x: "i64",
+      out: "i64",
+      outStride: "i32",
+      tokens: "i32",
+      rowStart: "i32",
+      rowEnd: "i32",
+      scratch: "i64",
+    },
+    null,
+    (f, p) => {
+      const r = f.local("r", "i32"), t = f.local("t", "i32");
+      const nr = f.local("nr", "i32"), nb = f.local("nb", "i32"), block = f.local("block", "i32");
+      const rowsPerTile = f.local("rowsPerTile", "i32"), supers = f.local("supers", "i32");
+      const rowBytes = f.local("rowBytes64", "i64"), xStride = f.local("xStride", "i64");
+      const outStride = f.local("outStride64", "i64");
+      f.set(supers, i32.divU(p.cols, i32.const(fmt.superElements)));
+      f.set(rowBytes, i64.extendI32U(p.rowBytes));
+      f.set(
+        xStride,
+        i64.extendI32U(i32.mul(i32.shrU(p.cols, i32.const(5)), i32.const(recordBytes(fmt)))),
+      );
+      f.set(outStride, i64.extendI32U(i32.shl(p.outStride, i32.const(2))));
+      f.set(block, i32.const(plan.tokens));
+      f.set(rowsPerTile, i32.const(plan.rows));
+      f.if(i32.eq(p.tokens, i32.const(1)), () => {
+        f.set(block, i32.const(1));
+        f.set(rowsPerTile, i32.const(plan.vectorRows));
+      });
+      const xs = quantize === null ? p.x : p.scratch;
+      if (quantize !== null) f.emit(call(quantize, p.x, p.cols, p.tokens, p.scratch));
+      f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
+        f.set(nr, i32.sub(p.rowEnd, r));
+        f.if(i32.geS(nr, rowsPerTile), () => f.set(nr, rowsPerTile), () => f.set(nr, i32.const(1)));
+        f.forRange(t, i32.const(0), p.tokens, nb, () => {
+          f.set(nb, i32.sub(p.tokens, t));
+          f.if(i32.gtS(nb, block), () => f.set(nb, block));
+          const args = [
+            i64.add(p.w, i64.mul(i64.extendI32U(r), rowBytes)),
+            rowBytes,
+            i64.add(xs, i64.mul(i64.extendI32U(t), xStride)),
+            xStride,
+            supers,
+            i64.add(
+              p.out,
+              i64.add(
+                i64.mul(i64.extendI32U(t), outStride),
+                i64.extendI32U(i32.shl(r, i32.const(2))),
+              ),
+            ),
+            outStride,
+          ];
+          const sizes = [...tiles.keys()].map((k) => k.split("x").map(Number));
+          const dispatch = (k: number) => {
+            if (k === sizes.length) return f.emit(call(tile(1, 1), ...args));
+            const [rr, bb] = sizes[k];
+            f.if(
+              i32.and(i32.eq(nr, i32.const(rr)), i32.eq(nb, i32.const(bb))),
+              () => f.emit(call(tile(rr, bb), ...args)),
+              () => dispatch(k + 1),
+            );
+          };
+          dispatch(0);
+        });
+      });
+    },
+    `out (tokens, d) = X (tokens, cols) @ W^T for rows [rowStart, rowEnd) of ${type} weights, ` +
+      `${
+        fmt.activations === "f32" ? "X as float32" : "X quantized to 8 bits per 32"
+      }. Tiles: ${plan.rows}×${plan.tokens} for prefill, ` +
+      `${plan.vectorRows}×1 for one token.`,
+  );
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

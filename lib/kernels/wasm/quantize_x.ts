@@ -1,0 +1,137 @@
+/**
+ * Activations quantized to 8 bits per block of 32, as llama.cpp does before multiplying them
+ * with quantized weights: each token's row `X[t, 32k .. 32k + 32)` becomes `dx · xq` with
+ * `dx = max |x| / 127` and `xq = round(x / dx)` (ties to even), int8. The block-type kernels
+ * (`block_matmul.ts`) then do the multiply-adds in integers, 16 or 32 per instruction, and
+ * scale once per block.
+ *
+ * One record of {@linkcode RECORD_BYTES} bytes per block of 32, token after token:
+ *
+ * ```text
+ * bytes 0–31   xq[32]   int8 (the "wide" form: bytes 0–63, xq as int16, for Q8_0 weights)
+ * bytes 32–47  −Σ xq over each group of 4 of elements 0–15   (i32 × 4)
+ * bytes 48–63  the same for elements 16–31                    (i32 × 4)
+ * bytes 64–79  the two added: −Σ over elements 4i … 4i + 3 and 16 + 4i … 19 + 4i
+ * bytes 80–83  dx       float32
+ * bytes 84–87  dx · Σ xq, the block's sum as the kernels see it (float32)
+ * bytes 96–127 32 · (xq[2i] + xq[2i + 1]) for elements 0–15, then 16–31 (i16 × 8 each)
+ * ```
+ *
+ * The negated sums let a kernel start an integer dot product from `c · (−Σ xq)` and so compute
+ * `Σ (q − c) · xq` for weights stored with an offset `c` (Q4_0: 8; Q6_K: 32) at no extra cost;
+ * the lanes are grouped by 4 as the dot products group their products. The pair sums serve
+ * Q6_K, whose offset 32 is taken off in 16-bit lanes before each sub-block's scale.
+ *
+ * @example
+ * ```ts
+ * import { emitQuantizeX } from "./quantize_x.ts";
+ * import { ModuleBuilder } from "../../wasm/module.ts";
+ *
+ * const m = new ModuleBuilder();
+ * const memory = { address: "i64", shared: true, minimum: 1, maximum: 65536 } as const;
+ * const target = { weights: m.importMemory("weights", memory), state: m.importMemory("state", memory), fma: true };
+ * emitQuantizeX(m, target, false);
+ * ```
+ *
+ * @module
+ */
+
+import type { FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
+import { f32, f32x4, i16x8, i32, i32x4, i64, i8x16, v128 } from "../../wasm/ops.ts";
+import type { KernelTarget } from "./matmul.ts";
+
+/** Bytes of one block's record. */
+export const RECORD_BYTES = 128;
+
+/** Where each field of a record lies. */
+export const RECORD = {
+  sumsLow: 32,
+  sumsHigh: 48,
+  sums: 64,
+  dx: 80,
+  sum: 84,
+  pairsLow: 96,
+  pairsHigh: 112,
+} as const;
+
+/**
+ * Emits `quantize_x_q8` (or `quantize_x_q8_wide`): X (tokens, cols) float32 → records at `dst`,
+ * `cols / 32` per token. `cols` is a multiple of 32.
+ *
+ * @param m The module.
+ * @param target Memories and options.
+ * @param wide Store xq as int16 (for int8 weights, whose products need 16-bit lanes).
+ * @returns The function.
+ */
+export function emitQuantizeX(m: ModuleBuilder, target: KernelTarget, wide: boolean): FunctionRef {
+  const S = target.state;
+  const name = wide ? "quantize_x_q8_wide" : "quantize_x_q8";
+  const existing = m.functions.find((f) => f.name === name);
+  if (existing !== undefined) return existing;
+  return m.func(
+    name,
+    { x: "i64", cols: "i32", tokens: "i32", dst: "i64" },
+    null,
+    (f, p) => {
+      const k = f.local("k", "i32"), blocks = f.local("blocks", "i32");
+      const v = Array.from({ length: 8 }, (_, i) => f.local(`v${i}`, "v128"));
+      const h = Array.from({ length: 4 }, (_, i) => f.local(`h${i}`, "v128"));
+      const amax = f.local("amax", "v128"), a = f.local("a", "f32"), id = f.local("id", "f32");
+      const lo = f.local("lo", "v128"), hi = f.local("hi", "v128"), sums = f.local("sums", "v128");
+      f.set(blocks, i32.mul(p.tokens, i32.shrU(p.cols, i32.const(5))));
+      // Tokens' rows are contiguous, so every token's blocks follow each other: one loop.
+      f.forRange(k, i32.const(0), blocks, 1, () => {
+        for (let i = 0; i < 8; i++) f.set(v[i], v128.load(S, p.x, 16 * i));
+        f.set(amax, f32x4.abs(v[0]));
+        for (let i = 1; i < 8; i++) f.set(amax, f32x4.max(amax, f32x4.abs(v[i])));
+        f.set(
+          a,
+          f32.max(
+            f32.max(f32x4.extractLane(amax, 0), f32x4.extractLane(amax, 1)),
+            f32.max(f32x4.extractLane(amax, 2), f32x4.extractLane(amax, 3)),
+          ),
+        );
+        f.set(id, f32.const(0));
+        f.if(f32.gt(a, f32.const(0)), () => f.set(id, f32.div(f32.const(127), a)));
+        const scaled = (i: number) =>
+          i32x4.truncSatF32x4S(f32x4.nearest(f32x4.mul(v[i], f32x4.splat(id))));
+        for (let i = 0; i < 4; i++) {
+          f.set(h[i], i16x8.narrowI32x4S(scaled(2 * i), scaled(2 * i + 1)));
+        }
+        if (wide) {
+          for (let i = 0; i < 4; i++) f.emit(v128.store(S, p.dst, h[i], 16 * i));
+        } else {
+          f.set(lo, i8x16.narrowI16x8S(h[0], h[1]));
+          f.set(hi, i8x16.narrowI16x8S(h[2], h[3]));
+          f.emit(v128.store(S, p.dst, lo));
+          f.emit(v128.store(S, p.dst, hi, 16));
+          const pairs32 = (b: typeof lo) => i16x8.shl(i16x8.extaddPairwiseI8x16S(b), i32.const(5));
+          f.emit(v128.store(S, p.dst, pairs32(lo), RECORD.pairsLow));
+          f.emit(v128.store(S, p.dst, pairs32(hi), RECORD.pairsHigh));
+          const quads = (b: typeof lo) => i32x4.extaddPairwiseI16x8S(i16x8.extaddPairwiseI8x16S(b));
+          const zero = v128.i32x4(0);
+          f.set(lo, i32x4.sub(zero, quads(lo)));
+          f.set(hi, i32x4.sub(zero, quads(hi)));
+          f.set(sums, i32x4.add(lo, hi));
+          f.emit(v128.store(S, p.dst, lo, RECORD.sumsLow));
+          f.emit(v128.store(S, p.dst, hi, RECORD.sumsHigh));
+          f.emit(v128.store(S, p.dst, sums, RECORD.sums));
+        }
+        f.set(a, f32.div(a, f32.const(127)));
+        f.emit(f32.store(S, p.dst, a, RECORD.dx));
+        if (!wide) {
+          const lane = (i: number) => i32x4.extractLane(sums, i);
+          const total = i32.add(i32.add(lane(0), lane(1)), i32.add(lane(2), lane(3)));
+          // sums are negated: dx · Σ xq = −dx · Σ lanes
+          f.emit(f32.store(S, p.dst, f32.neg(f32.mul(a, f32.convertI32S(total))), RECORD.sum));
+        }
+        f.set(p.x, i64.add(p.x, i64.const(128)));
+        f.set(p.dst, i64.add(p.dst, i64.const(RECORD_BYTES)));
+      });
+    },
+    `X (tokens, cols) → one ${RECORD_BYTES}-byte record per 32 floats: ` +
+      `int${wide ? "16" : "8"} xq = round(x / dx), dx = max |x| / 127${
+        wide ? "" : ", and the negated sums of xq by groups of 4"
+      }.`,
+  );
+}

@@ -1,0 +1,239 @@
+/**
+ * The WebAssembly kernels of ggml's block types against their TypeScript twin (the `ts`
+ * backend: each row decoded by the reference decoder, dotted in float64) on odd shapes: one
+ * row, rows not divisible by the tiles, an odd number of blocks per row, every token count up
+ * to three prefill tiles. The WebAssembly kernels quantize the activations to 8 bits per block
+ * of 32, so the tolerance is derived from that rounding: each activation moves by at most half
+ * a step `dx / 2` (`dx = max |x| / 127` over its block), so a dot product moves by at most
+ * `Σ_blocks dx / 2 · Σ_j |w_j|`, plus float32 rounding (`1e-5 · Σ |w · x|`). Also: results do
+ * not depend on the row split or on batching, and a wrong nibble order in the weights fails.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { KernelBackend, MatrixRef } from "../lib/kernels/backend.ts";
+import { dequantizeBlocks, quantizeMatrix } from "../lib/kernels/quant/codecs.ts";
+import { createBackend } from "../lib/kernels/steps.ts";
+import { compileKernels } from "../lib/kernels/wasm/kernels.ts";
+import { type BlockStorageType, STORAGE, storageBytes } from "../lib/tensor/storage.ts";
+
+const MiB = 2 ** 20;
+
+function memory(bytes: number): WebAssembly.Memory {
+  const pages = BigInt(Math.ceil(bytes / 65536));
+  return new WebAssembly.Memory({
+    initial: pages,
+    maximum: pages,
+    shared: true,
+    address: "i64",
+  } as unknown as WebAssembly.MemoryDescriptor);
+}
+
+const weights = memory(8 * MiB), state = memory(16 * MiB);
+const init = {
+  weights,
+  state,
+  scratch: { byteOffset: 8 * MiB, byteLength: 8 * MiB },
+  maxScores: MiB,
+  maxCols: 4096,
+};
+const wasm = createBackend("wasm", { backend: "wasm", ...init });
+// Without relaxed SIMD: the 7-bit dot product done in 16-bit lanes.
+const plain = createBackend("wasm", {
+  backend: "wasm",
+  ...init,
+  module: compileKernels({ fma: false }),
+});
+const ts = createBackend("ts", { backend: "ts", ...init });
+const floats = new Float32Array(state.buffer);
+const TYPES: BlockStorageType[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
+
+/** A deterministic stream in [-1, 1). */
+function randoms(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31 - 1;
+}
+
+/** Weights quantized from Gaussian-like floats with outliers; returns their decoded values. */
+function fillWeights(type: BlockStorageType, rows: number, cols: number, seed: number) {
+  const next = randoms(seed);
+  const x = Float32Array.from({ length: rows * cols }, () => 0.05 * (next() + next() + next()));
+  for (let i = 0; i < x.length; i += 61) x[i] *= 6;
+  const bytes = quantizeMatrix(type, x);
+  new Uint8Array(weights.buffer).set(bytes, 0);
+  return dequantizeBlocks(type, bytes);
+}
+
+const X = 0, OUT_WASM = 2 * MiB, OUT_TS = 4 * MiB, OUT_SPLIT = 6 * MiB;
+
+function fillX(n: number, seed: number): void {
+  const next = randoms(seed);
+  for (let i = 0; i < n; i++) floats[X / 4 + i] = next() * (i % 37 === 0 ? 8 : 1);
+}
+
+function runMatMul(
+  b: KernelBackend,
+  w: MatrixRef,
+  out: number,
+  tokens: number,
+  r0 = 0,
+  r1 = w.rows,
+) {
+  b.matMul(w, X, out, w.rows, tokens, r0, r1);
+}
+
+/** The largest error the 8-bit activations allow for out[t, r], plus float32 rounding. */
+function bound(w: Float32Array, cols: number, r: number, t: number): number {
+  let total = 0, scale = 0;
+  for (let b = 0; b < cols; b += 32) {
+    let amax = 0, wsum = 0;
+    for (let j = b; j < b + 32; j++) {
+      amax = Math.max(amax, Math.abs(floats[X / 4 + t * cols + j]));
+      wsum += Math.abs(w[r * cols + j]);
+      scale += Math.abs(w[r * cols + j] * floats[X / 4 + t * cols + j]);
+    }
+    total += (amax / 127 / 2) * wsum;
+  }
+  return total + 1e-5 * scale;
+}
+
+for (const type of TYPES) {
+  const block = STORAGE[type].blockElements;
+  Deno.test(`matmul_${type}: odd shapes agree with the TypeScript twin within the activations' rounding`, () => {
+    let worst = 0;
+    for (const blocks of block === 32 ? [1, 3, 9] : [1, 3]) {
+      const cols = blocks * block;
+      for (const rows of [1, 5, 13]) {
+        const w = fillWeights(type, rows, cols, rows * 31 + cols);
+        const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+        for (const tokens of [1, 2, 3, 4, 7]) {
+          fillX(tokens * cols, tokens + cols);
+          runMatMul(ts, ref, OUT_TS, tokens);
+          for (const backend of [wasm, plain]) {
+            runMatMul(backend, ref, OUT_WASM, tokens);
+            for (let t = 0; t < tokens; t++) {
+              for (let r = 0; r < rows; r++) {
+                const i = t * rows + r;
+                const got = floats[OUT_WASM / 4 + i], want = floats[OUT_TS / 4 + i];
+                const limit = bound(w, cols, r, t);
+                worst = Math.max(worst, Math.abs(got - want) / limit);
+                assert.ok(
+                  Math.abs(got - want) <= limit,
+                  `${type} ${rows}×${cols}, ${tokens} tokens, [${t}, ${r}]: ${got} vs ${want} (±${limit})`,
+                );
+              }
+            }
+          }
+        }
+      }
+    }
+    // The bound is not vacuous: typical errors use a fair part of it.
+    assert.ok(worst > 0.01, `${type}: worst error ${worst} of the bound`);
+  });
+
+  Deno.test(`matmul_${type}: any row split and any batch give the same bits`, () => {
+    const cols = 3 * block, rows = 11, tokens = 5;
+    fillWeights(type, rows, cols, 5);
+    fillX(tokens * cols, 9);
+    const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+    runMatMul(wasm, ref, OUT_WASM, tokens);
+    for (const [r0, r1] of [[0, 3], [3, 4], [4, 11]]) {
+      runMatMul(wasm, ref, OUT_SPLIT, tokens, r0, r1);
+    }
+    const whole = floats.slice(OUT_WASM / 4, OUT_WASM / 4 + rows * tokens);
+    assert.deepEqual(floats.slice(OUT_SPLIT / 4, OUT_SPLIT / 4 + rows * tokens), whole);
+    // Token by token (decode tiles) as in one batch (prefill tiles).
+    for (let t = 0; t < tokens; t++) {
+      wasm.matMul(ref, X + 4 * t * cols, OUT_SPLIT + 4 * t * rows, rows, 1, 0, rows);
+    }
+    assert.deepEqual(floats.slice(OUT_SPLIT / 4, OUT_SPLIT / 4 + rows * tokens), whole);
+  });
+}
+
+Deno.test("matmul_q4_0 and matmul_q4_k: weights with swapped nibbles give other results", () => {
+  for (const type of ["q4_0", "q4_k"] as const) {
+    const cols = 2 * STORAGE[type].blockElements, rows = 4;
+    fillWeights(type, rows, cols, 77);
+    fillX(cols, 78);
+    const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+    runMatMul(wasm, ref, OUT_WASM, 1);
+    const bytes = new Uint8Array(weights.buffer, 0, rows * storageBytes(type, cols));
+    const [start, end] = type === "q4_0" ? [2, 18] : [16, 144];
+    for (let at = 0; at < bytes.length; at += STORAGE[type].blockBytes) {
+      for (let k = at + start; k < at + end; k++) {
+        bytes[k] = ((bytes[k] & 15) << 4) | (bytes[k] >> 4);
+      }
+    }
+    runMatMul(ts, ref, OUT_TS, 1);
+    let differs = 0;
+    for (let r = 0; r < rows; r++) {
+      if (
+        Math.abs(floats[OUT_WASM / 4 + r] - floats[OUT_TS / 4 + r]) >
+          bound(dequantizeBlocks(type, bytes), cols, r, 0)
+      ) differs++;
+    }
+    assert.ok(differs > 0, type);
+  }
+});
+
+Deno.test("matmul_q8_0 and matmul_q4_0 with float32 activations (the measured alternative) agree with the twin", () => {
+  const floatX = createBackend("wasm", {
+    backend: "wasm",
+    ...init,
+    module: compileKernels({ blockActivations: "f32" }),
+  });
+  for (const type of ["q8_0", "q4_0"] as const) {
+    for (const [rows, cols, tokens] of [[5, 96, 1], [13, 288, 4], [1, 32, 7]]) {
+      const w = fillWeights(type, rows, cols, rows + cols);
+      fillX(tokens * cols, cols);
+      const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+      runMatMul(floatX, ref, OUT_WASM, tokens);
+      runMatMul(ts, ref, OUT_TS, tokens);
+      for (let t = 0; t < tokens; t++) {
+        for (let r = 0; r < rows; r++) {
+          let scale = 0;
+          for (let j = 0; j < cols; j++) {
+            scale += Math.abs(w[r * cols + j] * floats[X / 4 + t * cols + j]);
+          }
+          const i = t * rows + r;
+          assert.ok(
+            Math.abs(floats[OUT_WASM / 4 + i] - floats[OUT_TS / 4 + i]) <= 1e-5 * scale,
+            `${type} ${rows}×${cols} [${t}, ${r}]`,
+          );
+        }
+      }
+    }
+  }
+});
+
+Deno.test("llama kernels --wat prints a block kernel", async () => {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const { code, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", main, "kernels", "--wat", "matmul_q4_k"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0);
+  assert.match(text, /\(func \$matmul_q4_k /);
+  assert.match(text, /call \$quantize_x_q8/);
+});
+
+Deno.test("a kernel module emitted without a block type runs that type on the TypeScript twin", () => {
+  const bare = createBackend("wasm", {
+    backend: "wasm",
+    ...init,
+    module: compileKernels({ blockTypes: [] }),
+  });
+  const rows = 5, cols = 96;
+  fillWeights("q4_0", rows, cols, 3);
+  fillX(2 * cols, 4);
+  const ref: MatrixRef = { type: "q4_0", byteOffset: 0, rows, cols };
+  runMatMul(bare, ref, OUT_WASM, 2);
+  runMatMul(ts, ref, OUT_TS, 2);
+  assert.deepEqual(
+    floats.slice(OUT_WASM / 4, OUT_WASM / 4 + 2 * rows),
+    floats.slice(OUT_TS / 4, OUT_TS / 4 + 2 * rows),
+  );
+});
