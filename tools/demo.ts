@@ -204,10 +204,12 @@ function trainedSummary(compact: CompactModel): string {
    parameters are the vocabulary's two matrices). tools/train_demo_model.py trained it
    here with PyTorch on 2 CPU cores in ${
     Math.round(Number(t.train_seconds) / 60)
-  } minutes: ${t.steps} steps over
-   ${
+  } minutes: ${t.steps} steps that read ${
+    millions(Number(t.steps) * Number(t.batch) * Number(t.context))
+  } M of
+   its ${
     millions(t.training_tokens)
-  } M tokens of the Brown corpus (American English of 1961, tags stripped),
+  } M training tokens of the Brown corpus (American English of 1961, tags stripped),
    only the ${t.rows_trained} rows of tokens that occur in it. On held-out Brown text its
    perplexity is ${
     Number(t.heldout_perplexity).toFixed(0)
