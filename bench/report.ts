@@ -33,6 +33,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../lib/formats/atomic_file.ts";
 import { parseArgs } from "node:util";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -483,7 +484,7 @@ async function main(argv: string[]): Promise<number> {
     warnIfBusy();
     text = await runBenches(positionals, values.filter);
   }
-  if (values.save !== undefined) await Deno.writeTextFile(values.save, text);
+  if (values.save !== undefined) await writeFileAtomic(values.save, text);
   const report = buildReport(parseBenchJson(text), stat);
   console.log(values.markdown ? formatMarkdown(report) : formatText(report));
   return report.groups.some((g) => g.rows.some((r) => r.error !== undefined)) ? 1 : 0;

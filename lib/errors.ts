@@ -29,6 +29,9 @@ export class TokenizerError extends LlamaError {}
 /** The prompt and requested tokens do not fit the context window. */
 export class ContextError extends LlamaError {}
 
+/** A file llama-bolts writes cannot go where it was asked to (no such folder, a folder there). */
+export class OutputError extends LlamaError {}
+
 /** Bad command-line usage: unknown flag, bad value. Exit code 2. */
 export class UsageError extends LlamaError {
   override readonly exitCode: number = 2;

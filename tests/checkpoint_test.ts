@@ -178,7 +178,7 @@ Deno.test("checkpoint: a tensor the config needs but the file lacks is named", (
   assertLoadError(
     dir,
     CheckpointError,
-    /expected tensor "layers.2.attention.wq.weight" with shape \[32, 32\], found no such tensor/,
+    /expected 3 layers \(params\.json's n_layers\), found tensors of 2: no tensor "layers\.2\.attention\.wq\.weight"/,
     "consolidated.00.pth",
   );
 });

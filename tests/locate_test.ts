@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CheckpointError } from "../lib/errors.ts";
+import { CheckpointError, UsageError } from "../lib/errors.ts";
 import { locateModelDir } from "../lib/cli/locate.ts";
 
 /** A temp home and working folder, with model folders created on demand. */
@@ -81,7 +81,11 @@ Deno.test("locate: LLAMA_MODEL comes next", () => {
   s.model(s.meta);
   const env = s.env({ LLAMA_MODEL: fromEnv });
   assert.equal(locateModelDir(undefined, { env, home: s.home, cwd: s.cwd }), fromEnv);
-  assert.equal(locateModelDir("", { env, home: s.home, cwd: s.cwd }), fromEnv);
+  // An empty --model (an unset shell variable) is an error, not a silent search elsewhere.
+  assert.throws(
+    () => locateModelDir("", { env, home: s.home, cwd: s.cwd }),
+    (e: unknown) => e instanceof UsageError && /--model: .*found an empty value/.test(e.message),
+  );
   const missing = join(s.root, "missing");
   assertNotFound(
     () =>
@@ -118,5 +122,19 @@ Deno.test("locate: reads LLAMA_MODEL and HOME from the real environment by defau
     else Deno.env.set("LLAMA_MODEL", saved.model);
     if (saved.home === undefined) Deno.env.delete("HOME");
     else Deno.env.set("HOME", saved.home);
+  }
+});
+
+Deno.test("locate: a device or a file given as the folder is named as such", () => {
+  using s = sandbox();
+  const env = s.env({});
+  for (const [path, kind] of [["/dev/null", "a device"], [join(s.root, "f.txt"), "a file"]]) {
+    if (kind === "a file") Deno.writeTextFileSync(path, "x");
+    assert.throws(
+      () => locateModelDir(path, { env, home: s.home, cwd: s.cwd }),
+      (e: unknown) =>
+        e instanceof CheckpointError &&
+        e.message.includes(`expected a model folder, found ${kind}`),
+    );
   }
 });

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CheckpointError } from "../lib/errors.ts";
-import { loadPickle, type PickleHooks } from "../lib/formats/pickle.ts";
+import { loadPickle, type PickleHooks, setState } from "../lib/formats/pickle.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/pth/", import.meta.url));
 const expected = JSON.parse(Deno.readTextFileSync(join(FIXTURES, "expected.json"))).pickles;
@@ -36,7 +36,15 @@ const hooks: PickleHooks = {
       case "_codecs.encode": // protocol 2 pickles bytes as _codecs.encode(latin-1 text)
         return (text) => Uint8Array.from(text as string, (c) => c.charCodeAt(0));
       case "__main__.Point":
-        return () => ({ [POINT]: true });
+        // Python's default __setstate__: the state dict becomes the attributes.
+        return () => ({
+          [POINT]: true,
+          [setState](state: unknown) {
+            for (const [key, value] of state as Map<string, unknown>) {
+              (this as Record<string, unknown>)[key] = value;
+            }
+          },
+        });
       case "copyreg._reconstructor":
         return (cls) => (cls as () => unknown)();
       default:

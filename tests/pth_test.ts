@@ -188,7 +188,7 @@ Deno.test("pth: an unknown pickle opcode is refused", () => {
 Deno.test("pth: an unknown pickle class is refused, naming it", () => {
   const path = join(FIXTURES, "dtypes.pth");
   const bytes = patch(Deno.readFileSync(path), "_rebuild_tensor_v2", "_rebuild_tensor_v9");
-  assertPthError(bytes, path, /unsupported class torch\._utils\._rebuild_tensor_v9/);
+  assertPthError(bytes, path, /unsupported class "torch\._utils\._rebuild_tensor_v9"/);
 });
 
 Deno.test("pth: an unsupported storage type is refused, naming the tensor", () => {

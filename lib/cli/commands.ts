@@ -6,8 +6,11 @@
  */
 
 import { runInfo } from "./info.ts";
+import { runGgufInfo } from "./gguf_info.ts";
+import { isGgufPath } from "../model/gguf_checkpoint.ts";
 import { runTokenize } from "./tokenize.ts";
 import { runMakeModel } from "./make_model.ts";
+import { runConvert } from "./convert.ts";
 import { runMenu } from "./menu.ts";
 import { runChat } from "./chat.ts";
 import { runComplete } from "./complete.ts";
@@ -30,7 +33,12 @@ async function info(args: string[]): Promise<number> {
   if (positionals.length > 0) {
     throw new UsageError(`info: unexpected argument '${positionals[0]}' (see 'llama info --help')`);
   }
-  using checkpoint = openCheckpoint(modelDir(values.model));
+  const dir = modelDir(values.model);
+  if (isGgufPath(dir)) {
+    writeOut(runGgufInfo(dir, { json: values.json === true }) + "\n");
+    return 0;
+  }
+  using checkpoint = openCheckpoint(dir);
   writeOut(runInfo(checkpoint, { json: values.json === true }) + "\n");
   return await Promise.resolve(0);
 }
@@ -67,6 +75,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   info,
   tokenize,
   "make-model": runMakeModel,
+  convert: runConvert,
   kernels: runKernels,
   perplexity: runPerplexity,
   serve: runServe,

@@ -7,9 +7,11 @@
  */
 
 import { UsageError } from "../errors.ts";
+import { AtomicFile } from "../formats/atomic_file.ts";
 import { Session } from "../generate/session.ts";
 import { LoadedModel } from "./loaded_model.ts";
 import { parseCommandArgs } from "./options.ts";
+import { INTERRUPTED_EXIT_CODE } from "./interrupt.ts";
 import { GENERATION_FLAGS, readRunOptions } from "./run_options.ts";
 import { statsJson, streamGeneration } from "./stream_view.ts";
 import { LineReader, painter, writeOut } from "./terminal.ts";
@@ -43,12 +45,12 @@ export async function runComplete(args: string[]): Promise<number> {
   if (prompt === "") throw new UsageError("complete: expected a non-empty prompt");
   const logitsPath = typeof values["logits-out"] === "string" ? values["logits-out"] : undefined;
 
+  // The destination is checked (and its temporary opened) before the long load; the file
+  // appears only when the generation ends normally, never half-written.
+  using logitsFile = logitsPath ? AtomicFile.open(logitsPath, "--logits-out") : undefined;
   using model = await LoadedModel.load(run.modelFlag, run, run.json);
   const session = new Session(model.transformer);
   const promptIds = model.tokenizer.encode(prompt, { bos: true });
-  using logitsFile = logitsPath
-    ? Deno.openSync(logitsPath, { write: true, create: true, truncate: true })
-    : undefined;
   // One reusable copy: the logits live in shared memory, which file writes do not take.
   const row = new Float32Array(model.checkpoint.config.vocabSize);
   const rowBytes = new Uint8Array(row.buffer);
@@ -63,8 +65,7 @@ export async function runComplete(args: string[]): Promise<number> {
     onLogits: logitsFile
       ? (logits) => {
         row.set(logits);
-        let done = 0;
-        while (done < rowBytes.length) done += logitsFile.writeSync(rowBytes.subarray(done));
+        logitsFile.write(rowBytes);
       }
       : undefined,
   });
@@ -79,5 +80,7 @@ export async function runComplete(args: string[]): Promise<number> {
       }) + "\n",
     );
   }
+  if (generation.stopReason === "aborted") return INTERRUPTED_EXIT_CODE; // the logits are dropped
+  logitsFile?.commit();
   return 0;
 }

@@ -4,13 +4,15 @@
  * @module
  */
 
+import { CONVERT_HELP } from "./convert.ts";
 import { KERNELS_HELP } from "./kernels.ts";
 import { PERPLEXITY_HELP } from "./perplexity.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
-                     tokenizer.model) or Hugging Face folder (config.json,
-                     model*.safetensors, tokenizer.json). Default: $LLAMA_MODEL, then
+                     tokenizer.model), Hugging Face folder (config.json,
+                     model*.safetensors, tokenizer.json) or a .gguf file (llama.cpp's
+                     format: F32, F16, BF16 tensors). Default: $LLAMA_MODEL, then
                      ~/.llama/checkpoints/Llama3.1-8B-Instruct/, then
                      ./models-original/Meta-Llama-3.1-8B-Instruct/`;
 
@@ -40,6 +42,7 @@ Commands:
   tokenize    show the token ids of a text
   serve       OpenAI-compatible HTTP server with a chat page
   make-model  write a random-weight checkpoint of a real model's shape
+  convert     write the model as a GGUF file for llama.cpp and ollama
   kernels     list the WebAssembly kernels, or print them as text (--wat)
   perplexity  how well the model predicts a text file (lower is better)
   help        this text; 'llama help COMMAND' for a command
@@ -101,7 +104,8 @@ Examples:
   info: `Usage: llama info [--model DIR] [--json]
 
 Prints every tensor with dtype and shape, the hyperparameters from params.json
-(or config.json), the derived values, the parameter count and size.
+(or config.json), the derived values, the parameter count and size. For a .gguf
+file: its metadata, each tensor's ggml type, shape and bits per weight.
 
 Options:
 ${MODEL_HELP}
@@ -125,6 +129,7 @@ Example:
   deno task llama tokenize --show "Hello, world! 👋"
 `,
   "make-model": MAKE_MODEL_HELP,
+  convert: CONVERT_HELP,
   kernels: KERNELS_HELP,
   perplexity: PERPLEXITY_HELP,
   serve: `Usage: llama serve [--model DIR] [--host H] [--port P] [--api-key KEY] [OPTIONS]

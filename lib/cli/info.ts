@@ -16,6 +16,7 @@
  * @module
  */
 
+import { briefValue, excerpt } from "../formats/excerpt.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 
 /** The JSON form of `info --json`. */
@@ -63,7 +64,8 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   lines.push(
     `hyperparameters (${checkpoint.format === "huggingface" ? "config.json" : "params.json"}):`,
   );
-  const paramRows = Object.entries(info.params).map(([k, v]) => [k, JSON.stringify(v)]);
+  // Names and values come from the file: shortened and escaped, like any untrusted text.
+  const paramRows = Object.entries(info.params).map(([k, v]) => [printable(k), briefValue(v, 80)]);
   lines.push(...table(paramRows, "  "));
   lines.push("");
   lines.push("derived:");
@@ -91,7 +93,12 @@ export function runInfo(checkpoint: Checkpoint, options: { json: boolean }): str
   lines.push(`tensors (${info.tensors.length}):`);
   lines.push(
     ...table(
-      info.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(", ")}]`, t.source_name ?? ""]),
+      info.tensors.map((t) => [
+        printable(t.name),
+        t.dtype,
+        `[${t.shape.join(", ")}]`,
+        t.source_name === undefined ? "" : printable(t.source_name),
+      ]),
       "  ",
     ),
   );
@@ -133,7 +140,7 @@ export function describeCheckpoint(checkpoint: Checkpoint): InfoJson {
 }
 
 /** Left-aligned columns, separated by two spaces; trailing empty cells are dropped. */
-function table(rows: string[][], indent: string): string[] {
+export function table(rows: string[][], indent: string): string[] {
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => widths[i] = Math.max(widths[i] ?? 0, cell.length));
@@ -145,12 +152,12 @@ function table(rows: string[][], indent: string): string[] {
 }
 
 /** 8030261248 → "8,030,261,248". */
-function groupDigits(n: number): string {
+export function groupDigits(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
 /** 8030261248 → "8.03 B", 1235814400 → "1.24 B", 29856 → "29.9 K". */
-function formatCount(n: number): string {
+export function formatCount(n: number): string {
   const units: Array<[number, string]> = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]];
   for (const [scale, unit] of units) {
     if (n >= scale) return `${(n / scale).toFixed(n / scale >= 100 ? 0 : 2)} ${unit}`;
@@ -159,7 +166,7 @@ function formatCount(n: number): string {
 }
 
 /** Bytes in binary units: 16060522496 → "14.96 GiB". */
-function formatBytes(n: number): string {
+export function formatBytes(n: number): string {
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let value = n;
   let unit = "bytes";
@@ -169,4 +176,10 @@ function formatBytes(n: number): string {
     unit = next;
   }
   return unit === "bytes" ? `${n} bytes` : `${value.toFixed(2)} ${unit}`;
+}
+
+/** A name from a file as the table shows it: unquoted when it needs no escaping. */
+function printable(name: string): string {
+  const quoted = excerpt(name, 120);
+  return quoted === `"${name}"` ? name : quoted;
 }

@@ -10,8 +10,10 @@ import type { BackendName } from "../kernels/backend.ts";
 import type { Checkpoint } from "../model/checkpoint.ts";
 import { Transformer } from "../model/transformer.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { ChatTemplateKind } from "../tokenizer/gguf_tokenizer.ts";
 import { modelDir, openCheckpoint, openModelTokenizer } from "./model_files.ts";
 import { writeErr } from "./terminal.ts";
+import { UsageError } from "../errors.ts";
 
 /** A model ready to generate. */
 export class LoadedModel implements Disposable {
@@ -21,6 +23,8 @@ export class LoadedModel implements Disposable {
   readonly transformer: Transformer;
   /** Ids that end a generation (the folder's `generation_config.json`), or the defaults. */
   readonly stopTokens: readonly number[] | undefined;
+  /** Whether the model's chat format is Llama 3's (a GGUF file may say otherwise). */
+  readonly chatTemplate: ChatTemplateKind;
   /** Milliseconds from start of loading to ready. */
   readonly loadMs: number;
 
@@ -30,8 +34,10 @@ export class LoadedModel implements Disposable {
     tokenizer: Tokenizer,
     transformer: Transformer,
     stopTokens: readonly number[] | undefined,
+    chatTemplate: ChatTemplateKind,
     loadMs: number,
   ) {
+    this.chatTemplate = chatTemplate;
     this.dir = dir;
     this.checkpoint = checkpoint;
     this.tokenizer = tokenizer;
@@ -55,9 +61,9 @@ export class LoadedModel implements Disposable {
     const started = performance.now();
     const dir = modelDir(modelFlag);
     if (!quiet) writeErr(`loading ${dir} …\n`);
-    const { tokenizer, stopTokens } = openModelTokenizer(dir);
     const checkpoint = openCheckpoint(dir);
     try {
+      const { tokenizer, stopTokens, chatTemplate } = openModelTokenizer(dir, checkpoint);
       const transformer = await Transformer.create(checkpoint, {
         contextLength: options.context,
         threads: options.threads,
@@ -76,11 +82,34 @@ export class LoadedModel implements Disposable {
             `${checkpoint.weights.mapped ? "" : " (weights copied into memory)"}\n`,
         );
       }
-      return new LoadedModel(dir, checkpoint, tokenizer, transformer, stopTokens, loadMs);
+      return new LoadedModel(
+        dir,
+        checkpoint,
+        tokenizer,
+        transformer,
+        stopTokens,
+        chatTemplate ?? "llama3",
+        loadMs,
+      );
     } catch (error) {
       checkpoint.close();
       throw error;
     }
+  }
+
+  /**
+   * Refuses to chat with a model whose GGUF chat template is not Llama 3's header format (the
+   * only one the engine speaks); completion still works.
+   *
+   * @throws {UsageError} When the template is another.
+   */
+  requireLlama3Chat(): void {
+    if (this.chatTemplate !== "other") return;
+    throw new UsageError(
+      `${this.dir}: this file's chat template is not Llama 3's header format ` +
+        "(<|start_header_id|>role<|end_header_id|> … <|eot_id|>), the only one llama-bolts " +
+        "chats in; use 'llama complete' for plain text completion",
+    );
   }
 
   /** Stops the workers, then unmaps the weights. */

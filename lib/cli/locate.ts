@@ -15,7 +15,9 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import { CheckpointError } from "../errors.ts";
+import { CheckpointError, UsageError } from "../errors.ts";
+import { isFile, statOrUndefined } from "../files.ts";
+import { isGgufPath } from "../model/gguf_checkpoint.ts";
 import { isHuggingFaceFolder } from "../model/hf_checkpoint.ts";
 
 /** Where `llama model download --source meta --model-id Llama3.1-8B-Instruct` puts the files. */
@@ -59,12 +61,18 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
     path = resolve(cwd, path);
     const weightsFile = path.endsWith(".pth") || path.endsWith(".safetensors") ||
       path.endsWith(".safetensors.index.json");
-    return weightsFile && isFile(path) ? dirname(path) : path;
+    return weightsFile && isFile(path) ? dirname(path) : path; // a .gguf file is the model itself
   };
 
   const candidates: Array<{ dir: string; why: string }> = [];
   const fromEnv = env("LLAMA_MODEL");
-  if (explicit !== undefined && explicit !== "") {
+  if (explicit === "") {
+    // An empty --model is a mistake (an unset shell variable), not a wish for the defaults.
+    throw new UsageError("--model: expected a model folder, found an empty value", {
+      fix: "pass --model <folder>, or leave --model out to search the default folders",
+    });
+  }
+  if (explicit !== undefined) {
     candidates.push({ dir: expand(explicit), why: "--model" });
   } else if (fromEnv !== undefined && fromEnv !== "") {
     candidates.push({ dir: expand(fromEnv), why: "LLAMA_MODEL" });
@@ -75,13 +83,25 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
     candidates.push({ dir: resolve(cwd, SEED_CHECKPOINT_DIR), why: "the seed project's folder" });
   }
 
-  for (const { dir } of candidates) {
+  for (const { dir, why } of candidates) {
+    if (isGgufPath(dir) && isFile(dir)) return dir;
+    // Something that is not a folder (a file, /dev/null) is named as such; looking inside it
+    // would fail with a confusing permission message.
+    const info = statOrUndefined(dir);
+    if (info !== undefined && !info.isDirectory && (why === "--model" || why === "LLAMA_MODEL")) {
+      const kind = info.isFile ? "a file" : "a device or other special file";
+      throw new CheckpointError(`${why}: expected a model folder, found ${kind}`, {
+        path: dir,
+        fix: "pass the folder holding params.json and consolidated.00.pth (or config.json " +
+          "and model.safetensors)",
+      });
+    }
     if (isFile(join(dir, "consolidated.00.pth")) || isHuggingFaceFolder(dir)) return dir;
   }
   const searched = candidates.map(({ dir, why }) => `    ${dir} (${why})`).join("\n");
   throw new CheckpointError(
     "expected a model folder holding consolidated.00.pth (Meta's) or config.json and " +
-      `model.safetensors (Hugging Face's), found none; searched:\n${searched}`,
+      `model.safetensors (Hugging Face's), or a .gguf file, found none; searched:\n${searched}`,
     {
       fix: "download the weights with Meta's tool: `pip install llama-stack` then `llama " +
         "model download --source meta --model-id Llama3.1-8B-Instruct` (it puts them in " +
@@ -90,15 +110,4 @@ export function locateModelDir(explicit?: string, options: LocateOptions = {}): 
         "works too",
     },
   );
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return false;
-    }
-    throw error;
-  }
 }

@@ -14,8 +14,8 @@ import { dirname, join, resolve } from "node:path";
 import { statfs } from "node:fs/promises";
 import { LlamaError, UsageError } from "../errors.ts";
 import { PARAMS_FILE, WEIGHTS_FILE } from "../model/checkpoint.ts";
+import { isFile, pathExists } from "../files.ts";
 import {
-  pathExists,
   type PresetName,
   PRESETS,
   syntheticTensors,
@@ -23,6 +23,7 @@ import {
 } from "../model/synthetic.ts";
 import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import { numberFlag, parseCommandArgs } from "./options.ts";
+import { gigabytes, megabytesPerSecond, Progress } from "./progress.ts";
 import { writeErr } from "./terminal.ts";
 
 /** The `--help` text of `make-model`. */
@@ -101,13 +102,13 @@ export async function runMakeModel(args: string[]): Promise<number> {
       throw new UsageError(`--dtype: expected bf16, f16 or f32, got '${values.dtype}'`);
     }
     const tokenizerPath = typeof values.tokenizer === "string" ? values.tokenizer : undefined;
-    if (tokenizerPath !== undefined && !(await isFile(tokenizerPath))) {
+    if (tokenizerPath !== undefined && !isFile(tokenizerPath)) {
       throw new UsageError(
         `--tokenizer: expected a tokenizer.model file, found none at ${tokenizerPath}`,
       );
     }
     const weightsPath = join(dir, WEIGHTS_FILE);
-    if (!values.force && await pathExists(weightsPath)) {
+    if (!values.force && pathExists(weightsPath)) {
       throw new UsageError(`${weightsPath} already exists; pass --force to replace it`);
     }
 
@@ -150,22 +151,13 @@ export async function runMakeModel(args: string[]): Promise<number> {
   }
 }
 
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /**
  * Refuses to start a write that cannot fit. Skipped when free space cannot be
  * read, e.g. without `--allow-sys` (then a full disk fails the write instead).
  */
 async function checkFreeSpace(dir: string, bytes: number): Promise<void> {
   let probe = dir;
-  while (!(await pathExists(probe)) && dirname(probe) !== probe) probe = dirname(probe);
+  while (!pathExists(probe) && dirname(probe) !== probe) probe = dirname(probe);
   // Only ask when allowed (--allow-sys): never make Deno prompt for it.
   if (Deno.permissions.querySync({ name: "sys", kind: "statfs" }).state !== "granted") return;
   let free: number;
@@ -182,60 +174,6 @@ async function checkFreeSpace(dir: string, bytes: number): Promise<void> {
         `${gigabytes(free)} free`,
     );
   }
-}
-
-function gigabytes(bytes: number): string {
-  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
-}
-
-function megabytesPerSecond(bytes: number, seconds: number): string {
-  return `${(bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(0)} MB/s`;
-}
-
-/** The progress line: redrawn in place on a terminal, else one line per 10%. */
-class Progress {
-  readonly #terminal: boolean;
-  readonly #start = performance.now();
-  #lastDraw = 0;
-  #lastTenth = 0;
-  #drawn = false;
-
-  constructor(terminal: boolean) {
-    this.#terminal = terminal;
-  }
-
-  update(done: number, total: number): void {
-    const now = performance.now();
-    const seconds = (now - this.#start) / 1000;
-    const percent = total > 0 ? (100 * done) / total : 100;
-    const rate = done / Math.max(seconds, 1e-3);
-    const eta = rate > 0 ? (total - done) / rate : 0;
-    const line = `${percent.toFixed(1).padStart(5)}%  ${gigabytes(done)} / ${gigabytes(total)}  ` +
-      `${megabytesPerSecond(done, seconds)}  ETA ${formatSeconds(eta)}`;
-    if (this.#terminal) {
-      if (now - this.#lastDraw < 100 && done < total) return;
-      this.#lastDraw = now;
-      this.#drawn = true;
-      writeErr(`\r\x1b[K${line}`);
-    } else {
-      const tenth = Math.floor(percent / 10);
-      if (tenth <= this.#lastTenth && done < total) return;
-      if (done >= total && this.#lastTenth >= 10) return;
-      this.#lastTenth = tenth;
-      writeErr(`${line}\n`);
-    }
-  }
-
-  /** Ends the line; returns the seconds since the start. */
-  finish(): number {
-    if (this.#drawn) writeErr("\n");
-    return (performance.now() - this.#start) / 1000;
-  }
-}
-
-function formatSeconds(seconds: number): string {
-  const s = Math.round(seconds);
-  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
 }
 
 if (import.meta.main) {

@@ -188,6 +188,7 @@ export async function runMenuPrompt(
   let ids: number[];
   let title: string;
   if (picked.chat) {
+    model.requireLlama3Chat();
     ids = encodeChat(tok, firstTurn(picked.system, picked.prompt), { bos: true });
     title = `[Chat mode] ${
       picked.system ? `System prompt: ${picked.system} / ` : ""

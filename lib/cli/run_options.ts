@@ -10,7 +10,7 @@ import { UsageError } from "../errors.ts";
 import type { BackendName } from "../kernels/backend.ts";
 import { numberFlag, type OptionSpec, type ParsedArgs } from "./options.ts";
 import { type SamplerOptions, validateSamplerOptions } from "../generate/sampler.ts";
-import { colorEnabled } from "./terminal.ts";
+import { colorEnabled, writeErr } from "./terminal.ts";
 
 /** Flags every generating command accepts. */
 export const GENERATION_FLAGS: OptionSpec = {
@@ -67,12 +67,33 @@ export function readRunOptions(values: ParsedArgs["values"]): RunOptions {
     maxTokens: numberFlag("max-tokens", values["max-tokens"], { min: 1, integer: true }) ??
       DEFAULT_MAX_TOKENS,
     context: numberFlag("context", values.context, { min: 16, max: 131072, integer: true }),
-    threads: numberFlag("threads", values.threads, { min: 1, max: 256, integer: true }),
+    threads: capThreads(numberFlag("threads", values.threads, { min: 1, integer: true })),
     kernels: kernelsFlag(values.kernels),
     color: colorEnabled(values["no-color"] === true),
     emojiNames: values["no-emoji-names"] !== true,
     json: values.json === true,
   };
+}
+
+/**
+ * Caps `--threads` at the number of cores: more threads than cores only add workers (each with
+ * its own copy of the kernels and memory views) that wait for each other.
+ *
+ * @param requested The `--threads` value, if given.
+ * @param cores The machine's logical cores.
+ * @param warn Where the one-line warning goes.
+ * @returns The threads to use, or undefined (one per core).
+ */
+export function capThreads(
+  requested: number | undefined,
+  cores: number = navigator.hardwareConcurrency,
+  warn: (line: string) => void = (line) => writeErr(line + "\n"),
+): number | undefined {
+  if (requested === undefined || requested <= cores) return requested;
+  warn(
+    `warning: --threads ${requested} is more than the ${cores} core(s) here; using ${cores}`,
+  );
+  return cores;
 }
 
 /**

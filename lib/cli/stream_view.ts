@@ -10,6 +10,7 @@ import { generate, type Generation } from "../generate/generate.ts";
 import { createSampler } from "../generate/sampler.ts";
 import type { Session } from "../generate/session.ts";
 import { EmojiAnnotator } from "./emoji.ts";
+import { onInterrupt } from "./interrupt.ts";
 import type { LoadedModel } from "./loaded_model.ts";
 import type { RunOptions } from "./run_options.ts";
 import { LiveStatus } from "./status.ts";
@@ -71,8 +72,7 @@ export async function streamGeneration(
     onLogits: view.onLogits,
   });
   const annotator = run.emojiNames && view.printText ? new EmojiAnnotator() : undefined;
-  const onInterrupt = () => controller.abort(new Error("interrupted"));
-  Deno.addSignalListener("SIGINT", onInterrupt);
+  const interrupt = onInterrupt(() => controller.abort(new Error("interrupted")));
   try {
     status?.start({
       phase: "prefill",
@@ -102,7 +102,7 @@ export async function streamGeneration(
       if (!(status && view.terminal)) writeOut("\n");
     }
   } finally {
-    Deno.removeSignalListener("SIGINT", onInterrupt);
+    interrupt[Symbol.dispose]();
     status?.finish();
   }
   const limitedBy = maxNewTokens < run.maxTokens ? "context" : "max-tokens";

@@ -25,6 +25,7 @@
  */
 
 import { CheckpointError } from "../errors.ts";
+import { LIMITS } from "./limits.ts";
 import {
   ADDITEMS,
   APPEND,
@@ -95,9 +96,9 @@ export interface PickleHooks {
 }
 
 /**
- * Objects that want BUILD's state implement this symbol (Python's `__setstate__`). Objects
- * without it get string-keyed state copied onto them; a `Map` (an OrderedDict) keeps its items
- * and ignores the state (a state dict's `_metadata`).
+ * Objects that want BUILD's state implement this symbol (Python's `__setstate__`). A `Map`
+ * (an OrderedDict) keeps its items and ignores the state (a state dict's `_metadata`); BUILD on
+ * any other value is an error.
  */
 export const setState: unique symbol = Symbol("pickle.setState");
 
@@ -198,11 +199,27 @@ export function loadPickle(bytes: Uint8Array, hooks: PickleHooks, source: string
     if (!Array.isArray(target) || Object.isFrozen(target)) {
       fail(`APPEND(S) expects a list, found ${describe(target)}`);
     }
-    (target as unknown[]).push(...items);
+    // One push per item: spreading a huge APPENDS into one call overflows the call stack.
+    for (const item of items) (target as unknown[]).push(item);
   };
   const addItems = (target: unknown, items: unknown[]) => {
     if (!(target instanceof Set)) fail(`ADDITEMS expects a set, found ${describe(target)}`);
     for (const item of items) (target as Set<unknown>).add(item);
+  };
+  /** The arguments of a call, bounded: a call with a huge tuple would overflow the stack. */
+  const callArgs = (args: unknown, what: string): unknown[] => {
+    if (!Array.isArray(args)) fail(`${what} expects an argument tuple, found ${describe(args)}`);
+    const list = args as unknown[];
+    if (list.length > LIMITS.pickleCallArgs) {
+      fail(`${what} passes ${list.length} arguments; expected at most ${LIMITS.pickleCallArgs}`);
+    }
+    return list;
+  };
+  const long = (n: number) => {
+    if (n > LIMITS.pickleLongBytes) {
+      fail(`a pickled integer has ${n} bytes; expected at most ${LIMITS.pickleLongBytes}`);
+    }
+    return decodeLong(take(n));
   };
   const resolve = (module: string, name: string): PickleCallable => {
     const found = hooks.findClass(module, name);
@@ -257,12 +274,12 @@ export function loadPickle(bytes: Uint8Array, hooks: PickleHooks, source: string
         stack.push(u16());
         break;
       case LONG1:
-        stack.push(decodeLong(take(u8())));
+        stack.push(long(u8()));
         break;
       case LONG4: {
         const n = i32();
         if (n < 0) fail("LONG4 has a negative length");
-        stack.push(decodeLong(take(n)));
+        stack.push(long(n));
         break;
       }
       case BINFLOAT:
@@ -409,26 +426,22 @@ export function loadPickle(bytes: Uint8Array, hooks: PickleHooks, source: string
       case REDUCE: {
         const args = pop();
         const fn = callable(pop(), "REDUCE");
-        if (!Array.isArray(args)) fail(`REDUCE expects an argument tuple, found ${describe(args)}`);
-        stack.push(fn(...(args as unknown[])));
+        stack.push(fn(...callArgs(args, "REDUCE")));
         break;
       }
       case NEWOBJ: {
         const args = pop();
         const cls = callable(pop(), "NEWOBJ");
-        if (!Array.isArray(args)) fail(`NEWOBJ expects an argument tuple, found ${describe(args)}`);
-        stack.push(cls(...(args as unknown[])));
+        stack.push(cls(...callArgs(args, "NEWOBJ")));
         break;
       }
       case NEWOBJ_EX: {
         const kwargs = pop();
         const args = pop();
         const cls = callable(pop(), "NEWOBJ_EX");
-        if (!Array.isArray(args)) {
-          fail(`NEWOBJ_EX expects an argument tuple, found ${describe(args)}`);
-        }
+        const list = callArgs(args, "NEWOBJ_EX");
         if (kwargs instanceof Map && kwargs.size > 0) fail("NEWOBJ_EX with keyword arguments");
-        stack.push(cls(...(args as unknown[])));
+        stack.push(cls(...list));
         break;
       }
       case BUILD: {
@@ -453,35 +466,29 @@ export function loadPickle(bytes: Uint8Array, hooks: PickleHooks, source: string
   }
 }
 
-/** BUILD: Python's `obj.__setstate__(state)` or `obj.__dict__.update(state)`. */
+/**
+ * BUILD: Python's `obj.__setstate__(state)`. Only objects that ask for state (those with
+ * {@linkcode setState}) get it; an OrderedDict's attributes (a state dict's `_metadata`) are
+ * ignored. Anything else (bytes, a set, a storage or tensor the hooks made) is refused: copying
+ * attributes onto it would let the pickle overwrite what the hooks already validated.
+ */
 function build(target: unknown, state: unknown, fail: (message: string) => never): void {
   if (target !== null && typeof target === "object" && setState in target) {
     (target as Buildable)[setState](state);
-  } else if (target instanceof Map) {
-    // An OrderedDict with attributes (a state dict's _metadata): the items are what matter.
-  } else if (target !== null && typeof target === "object" && !Array.isArray(target)) {
-    // state is a dict, or (dict, slots) for objects with __slots__.
-    const parts = Array.isArray(state) ? state : [state];
-    for (const part of parts) {
-      if (part === null) continue;
-      if (!(part instanceof Map)) {
-        fail(`BUILD expects a dict of attributes, found ${describe(part)}`);
-      }
-      for (const [key, value] of part as Map<unknown, unknown>) {
-        if (typeof key !== "string") fail("BUILD expects string attribute names");
-        (target as Record<string, unknown>)[key as string] = value;
-      }
-    }
-  } else {
+  } else if (!(target instanceof Map)) {
     fail(`BUILD cannot set the state of ${describe(target)}`);
   }
 }
 
-/** Decodes a little-endian two's-complement integer (LONG1/LONG4). */
+/**
+ * Decodes a little-endian two's-complement integer (LONG1/LONG4) in one step through a hex
+ * string (shifting a BigInt byte by byte takes quadratic time).
+ */
 function decodeLong(bytes: Uint8Array): number | bigint {
   if (bytes.length === 0) return 0;
-  let value = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i]);
+  let hex = "";
+  for (let i = bytes.length - 1; i >= 0; i--) hex += bytes[i].toString(16).padStart(2, "0");
+  let value = BigInt("0x" + hex);
   if (bytes[bytes.length - 1] & 0x80) value -= 1n << BigInt(8 * bytes.length);
   const safe = BigInt(Number.MAX_SAFE_INTEGER);
   return value <= safe && value >= -safe ? Number(value) : value;

@@ -22,6 +22,8 @@
 
 import { CheckpointError } from "../errors.ts";
 import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
+import { excerpt } from "./excerpt.ts";
+import { LIMITS } from "./limits.ts";
 import { loadPickle, type PickleCallable } from "./pickle.ts";
 import { readZipDirectory, storedEntryBytes, storedEntryOffset, type ZipEntry } from "./zip.ts";
 
@@ -39,12 +41,15 @@ export interface PthTensor {
   readonly data: Uint16Array | Float32Array;
 }
 
-/** The storage classes torch pickles, by element type. */
-const STORAGE_DTYPES: Readonly<Record<string, FloatStorageType>> = {
-  BFloat16Storage: "bf16",
-  HalfStorage: "f16",
-  FloatStorage: "f32",
-};
+/**
+ * The storage classes torch pickles, by element type. A Map, not an object: a pickle naming
+ * `torch.toString` must not find `Object.prototype`'s.
+ */
+const STORAGE_DTYPES: ReadonlyMap<string, FloatStorageType> = new Map([
+  ["BFloat16Storage", "bf16"],
+  ["HalfStorage", "f16"],
+  ["FloatStorage", "f32"],
+]);
 
 /** Storage classes torch may name that we recognise but cannot use. */
 const OTHER_STORAGES = new Set([
@@ -102,7 +107,7 @@ export function readPth(bytes: Uint8Array, path: string): Map<string, PthTensor>
   const entries = readZipDirectory(bytes, path);
   const pkl = entries.find((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (pkl === undefined) {
-    const found = entries.slice(0, 5).map((e) => e.name).join(", ");
+    const found = entries.slice(0, 5).map((e) => excerpt(e.name, 40)).join(", ");
     throw new CheckpointError(
       `expected a torch.save archive with an entry "<name>/data.pkl", found ${
         entries.length === 0 ? "no entries" : `entries ${found}${entries.length > 5 ? ", ..." : ""}`
@@ -138,13 +143,14 @@ export function readPth(bytes: Uint8Array, path: string): Map<string, PthTensor>
       }
       // nn.Parameter(tensor, requires_grad, hooks): the tensor is all we need.
       if (module === "torch._utils" && name === "_rebuild_parameter") return (data) => data;
-      if (module === "torch" && (name in STORAGE_DTYPES || OTHER_STORAGES.has(name))) {
+      if (module === "torch" && (STORAGE_DTYPES.has(name) || OTHER_STORAGES.has(name))) {
         const cls: PickleCallable = () => failPickle(`torch.${name} cannot be called here`);
-        storageClasses.set(cls, { className: `torch.${name}`, dtype: STORAGE_DTYPES[name] });
+        storageClasses.set(cls, { className: `torch.${name}`, dtype: STORAGE_DTYPES.get(name) });
         return cls;
       }
       return failPickle(
-        `unsupported class ${module}.${name} in the pickle; expected only ` +
+        `unsupported class ${excerpt(`${module}.${name}`)} in the pickle; ` +
+          "expected only " +
           "collections.OrderedDict, torch._utils._rebuild_tensor_v2 and torch storage classes",
       );
     },
@@ -159,12 +165,13 @@ export function readPth(bytes: Uint8Array, path: string): Map<string, PthTensor>
       }
       const storageClass = storageClasses.get(pid[1]);
       if (storageClass === undefined) {
-        return failPickle(`the storage "${pid[2]}" has no torch storage class`);
+        return failPickle(`the storage ${excerpt(pid[2])} has no torch storage class`);
       }
       const key: string = pid[2];
       let storage = storages.get(key);
       if (storage === undefined) {
-        storage = { storageClass, key, numel: pid[4] };
+        // Frozen: nothing the pickle does later may change what was checked here.
+        storage = Object.freeze({ storageClass, key, numel: pid[4] });
         storages.set(key, storage);
       }
       return storage;
@@ -182,7 +189,7 @@ export function readPth(bytes: Uint8Array, path: string): Map<string, PthTensor>
   for (const [name, record] of root) {
     if (typeof name !== "string" || !(record instanceof TensorRecord)) {
       throw new CheckpointError(
-        `expected a dict from names to tensors, found entry ${JSON.stringify(String(name))} ` +
+        `expected a dict from names to tensors, found entry ${excerpt(String(name))} ` +
           "that is not a tensor",
         { path: source, fix: RECOVER_FIX },
       );
@@ -209,7 +216,7 @@ function checkByteOrder(bytes: Uint8Array, entry: ZipEntry | undefined, path: st
   const order = new TextDecoder().decode(storedEntryBytes(bytes, entry, path).slice()).trim();
   if (order !== "little") {
     throw new CheckpointError(
-      `expected a little-endian checkpoint, found byteorder "${order}"`,
+      `expected a little-endian checkpoint, found byteorder ${excerpt(order)}`,
       { path, fix: "re-save the checkpoint with torch.save on a little-endian machine" },
     );
   }
@@ -225,9 +232,10 @@ function storageDataOffset(
   path: string,
 ): number {
   const { dtype, className } = storage.storageClass;
+  const quoted = excerpt(tensorName);
   if (dtype === undefined) {
     throw new CheckpointError(
-      `tensor "${tensorName}" is stored as ${className}; expected torch.BFloat16Storage, ` +
+      `tensor ${quoted} is stored as ${className}; expected torch.BFloat16Storage, ` +
         "torch.HalfStorage or torch.FloatStorage",
       { path, fix: "convert the checkpoint's tensors to bfloat16, float16 or float32" },
     );
@@ -236,14 +244,14 @@ function storageDataOffset(
   const entry = byName.get(entryName);
   if (entry === undefined) {
     throw new CheckpointError(
-      `tensor "${tensorName}" needs storage entry "${entryName}", which the archive lacks`,
+      `tensor ${quoted} needs storage entry ${excerpt(entryName)}, which the archive lacks`,
       { path, fix: RECOVER_FIX },
     );
   }
   const needed = storageBytes(dtype, storage.numel);
   if (entry.size < needed) {
     throw new CheckpointError(
-      `storage entry "${entryName}" has ${entry.size} bytes; expected ${needed} ` +
+      `storage entry ${excerpt(entryName)} has ${entry.size} bytes; expected ${needed} ` +
         `(${storage.numel} ${dtype} elements)`,
       { path, fix: RECOVER_FIX },
     );
@@ -261,20 +269,29 @@ function tensorView(
 ): PthTensor {
   const { storage, storageOffset, size, stride } = record;
   const dtype = storage.storageClass.dtype!;
+  const quoted = excerpt(name);
   const isDims = (v: unknown): v is number[] =>
-    Array.isArray(v) && v.every((n) => Number.isSafeInteger(n) && n >= 0);
+    Array.isArray(v) && v.length <= LIMITS.tensorRank &&
+    v.every((n) => Number.isSafeInteger(n) && n >= 0);
   if (
     !isDims(size) || !isDims(stride) || size.length !== stride.length ||
     !Number.isSafeInteger(storageOffset) || (storageOffset as number) < 0
   ) {
     throw new CheckpointError(
-      `tensor "${name}" has a malformed size, stride or storage offset`,
+      `tensor ${quoted} has a malformed size, stride or storage offset (expected at most ` +
+        `${LIMITS.tensorRank} dimensions of whole numbers)`,
       { path, fix: RECOVER_FIX },
     );
   }
   const offset = storageOffset as number;
   const shape = Object.freeze([...size]);
   const numel = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(numel) || !Number.isSafeInteger(offset + numel)) {
+    throw new CheckpointError(
+      `tensor ${quoted} has shape [${shape}], too many elements for any file`,
+      { path, fix: RECOVER_FIX },
+    );
+  }
 
   // Row-major strides; dims of size 1 may carry any stride (torch calls those contiguous too).
   const expected = new Array<number>(shape.length);
@@ -286,15 +303,15 @@ function tensorView(
   const contiguous = numel === 0 || shape.every((n, d) => n === 1 || stride[d] === expected[d]);
   if (!contiguous) {
     throw new CheckpointError(
-      `tensor "${name}" is not contiguous: shape [${shape}] has strides [${stride}], ` +
+      `tensor ${quoted} is not contiguous: shape [${shape}] has strides [${stride}], ` +
         `expected row-major strides [${expected}]`,
       { path, fix: "save the checkpoint with contiguous tensors (tensor.contiguous())" },
     );
   }
   if (offset + numel > storage.numel) {
     throw new CheckpointError(
-      `tensor "${name}" needs elements ${offset}..${offset + numel} of storage ` +
-        `"${storage.key}", which has only ${storage.numel}`,
+      `tensor ${quoted} needs elements ${offset}..${offset + numel} of storage ` +
+        `${excerpt(storage.key)}, which has only ${storage.numel}`,
       { path, fix: RECOVER_FIX },
     );
   }
@@ -302,7 +319,7 @@ function tensorView(
   const byteOffset = dataOffset + offset * elementBytes;
   if (byteOffset % elementBytes !== 0) {
     throw new CheckpointError(
-      `tensor "${name}" starts at byte ${byteOffset}, which is not aligned to its ` +
+      `tensor ${quoted} starts at byte ${byteOffset}, which is not aligned to its ` +
         `${elementBytes}-byte ${dtype} elements (torch.save aligns data to 64 bytes)`,
       { path, fix: "re-save the checkpoint with torch.save instead of re-zipping it" },
     );

@@ -34,6 +34,7 @@
  * @module
  */
 
+import { checkDestination, forgetTemporary, temporaryPath, trackTemporary } from "./atomic_file.ts";
 import { CheckpointError } from "../errors.ts";
 import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import {
@@ -247,17 +248,26 @@ export class PthWriter {
   }
 
   /**
-   * Starts writing a checkpoint. The data goes to `<path>.partial`, which is
-   * renamed to `path` by {@link PthWriter.close}, so an interrupted run never
-   * leaves a file that looks complete.
+   * Starts writing a checkpoint. The data goes to a temporary beside `path`
+   * ({@linkcode temporaryPath}), renamed to `path` by {@link PthWriter.close}, so
+   * an interrupted run never leaves a file that looks complete (Ctrl+C removes
+   * the temporary: it is tracked until renamed or removed).
    *
    * @param path Where the checkpoint will be.
    * @param options Archive name, container, plan, ZIP64 and chunk options.
    * @returns The writer.
    */
   static async create(path: string, options: PthWriterOptions = {}): Promise<PthWriter> {
-    const tempPath = `${path}.partial`;
-    const zip = await ZipWriter.create(tempPath, { forceZip64: options.forceZip64 });
+    checkDestination(path, "the checkpoint");
+    const tempPath = temporaryPath(path);
+    trackTemporary(tempPath);
+    let zip: ZipWriter;
+    try {
+      zip = await ZipWriter.create(tempPath, { forceZip64: options.forceZip64 });
+    } catch (error) {
+      forgetTemporary(tempPath);
+      throw error;
+    }
     const writer = new PthWriter(path, tempPath, zip, options);
     try {
       if (options.sortStorageKeys && !writer.#plan) {
@@ -400,6 +410,7 @@ export class PthWriter {
       }
       await this.#zip.close();
       await Deno.rename(this.#tempPath, this.path);
+      forgetTemporary(this.#tempPath);
     } catch (error) {
       await this.abort();
       throw error;
@@ -415,6 +426,7 @@ export class PthWriter {
     } catch {
       // already gone
     }
+    forgetTemporary(this.#tempPath);
   }
 
   #validate(name: string, dtype: FloatStorageType, shape: readonly number[]): void {

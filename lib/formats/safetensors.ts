@@ -33,6 +33,9 @@
  */
 
 import { CheckpointError } from "../errors.ts";
+import { briefValue, excerpt } from "./excerpt.ts";
+import { parseJsonWithLimits } from "./json_limits.ts";
+import { LIMITS } from "./limits.ts";
 
 /** The safetensors dtypes llama-bolts runs. */
 export type SafetensorsDtype = "BF16" | "F16" | "F32";
@@ -130,15 +133,22 @@ export function readSafetensors(bytes: Uint8Array, path: string): SafetensorsHea
   const dataOffset = 8 + Number(headerLength);
   const dataLength = bytes.length - dataOffset;
 
-  let header: unknown;
+  let text = "";
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(
-      bytes.subarray(8, dataOffset),
-    );
-    header = JSON.parse(text);
-  } catch (error) {
-    fail(`expected a JSON header, found invalid JSON: ${(error as Error).message}`);
+    // A copy: TextDecoder refuses views of a SharedArrayBuffer (the weights memory).
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.slice(8, dataOffset));
+  } catch {
+    fail("expected a JSON header, found invalid JSON: its bytes are not UTF-8");
   }
+  const parsed = parseJsonWithLimits(text);
+  if ("error" in parsed) {
+    fail(
+      parsed.syntax === undefined
+        ? `the header: ${parsed.error}`
+        : `expected a JSON header, found invalid JSON: ${parsed.syntax}`,
+    );
+  }
+  const header = (parsed as { value: unknown }).value;
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     fail(`expected the header to be a JSON object, found ${describe(header)}`);
   }
@@ -160,7 +170,7 @@ export function readSafetensors(bytes: Uint8Array, path: string): SafetensorsHea
     if (tensor.byteLength === 0) continue;
     if (previous !== undefined && tensor.byteOffset < previous.byteOffset + previous.byteLength) {
       fail(
-        `tensors "${previous.name}" and "${tensor.name}" overlap: data bytes ` +
+        `tensors ${excerpt(previous.name)} and ${excerpt(tensor.name)} overlap: data bytes ` +
           `${range(previous, dataOffset)} and ${range(tensor, dataOffset)}`,
       );
     }
@@ -182,7 +192,7 @@ function readMetadata(entry: unknown, fail: (message: string) => never): Record<
   const metadata: Record<string, string> = {};
   for (const [key, value] of Object.entries(entry as Record<string, unknown>)) {
     if (typeof value !== "string") {
-      fail(`expected "__metadata__"."${key}" to be a string, found ${describe(value)}`);
+      fail(`expected "__metadata__".${excerpt(key)} to be a string, found ${describe(value)}`);
     }
     metadata[key] = value as string;
   }
@@ -199,20 +209,21 @@ function readEntry(
 ): SafetensorsTensor {
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
     fail(
-      `expected tensor "${name}" to be an object with dtype, shape and data_offsets, found ${
+      `expected tensor ${excerpt(name)} to be an object with dtype, shape and data_offsets, found ${
         describe(entry)
       }`,
     );
   }
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  const quoted = excerpt(name);
   if (typeof dtype !== "string") {
-    fail(`expected tensor "${name}" to have a dtype string, found ${describe(dtype)}`);
+    fail(`expected tensor ${quoted} to have a dtype string, found ${describe(dtype)}`);
   }
   if (!Object.hasOwn(ELEMENT_BYTES, dtype as string)) {
     const known = OTHER_DTYPES.has(dtype as string) ? "" : "an unknown dtype, ";
     fail(
-      `tensor "${name}" has dtype ${
-        JSON.stringify(dtype)
+      `tensor ${quoted} has dtype ${
+        excerpt(dtype as string)
       } (${known}not supported); llama-bolts runs BF16, F16 and F32 tensors`,
       "use the model's BF16, F16 or F32 safetensors (not a quantized export), or convert it " +
         "with transformers: model.to(torch.bfloat16).save_pretrained(folder)",
@@ -220,23 +231,26 @@ function readEntry(
   }
   const supported = dtype as SafetensorsDtype;
   if (
-    !Array.isArray(shape) ||
+    !Array.isArray(shape) || shape.length > LIMITS.tensorRank ||
     !shape.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
   ) {
-    fail(`expected tensor "${name}" to have a shape of whole numbers, found ${describe(shape)}`);
+    fail(
+      `expected tensor ${quoted} to have a shape of whole numbers (at most ` +
+        `${LIMITS.tensorRank} of them), found ${describe(shape)}`,
+    );
   }
   const dims = shape as number[];
   let numel = 1;
   for (const n of dims) numel *= n;
   if (!Number.isSafeInteger(numel)) {
-    fail(`tensor "${name}" has shape [${dims.join(", ")}], too many elements to address`);
+    fail(`tensor ${quoted} has shape [${dims.join(", ")}], too many elements to address`);
   }
   if (
     !Array.isArray(offsets) || offsets.length !== 2 ||
     !offsets.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
   ) {
     fail(
-      `expected tensor "${name}" to have data_offsets [begin, end] of whole numbers, found ${
+      `expected tensor ${quoted} to have data_offsets [begin, end] of whole numbers, found ${
         describe(offsets)
       }`,
     );
@@ -244,7 +258,7 @@ function readEntry(
   const [begin, end] = offsets as number[];
   if (begin > end || end > dataLength) {
     fail(
-      `tensor "${name}" has data_offsets [${begin}, ${end}], out of range: the data section ` +
+      `tensor ${quoted} has data_offsets [${begin}, ${end}], out of range: the data section ` +
         `holds bytes 0..${dataLength}`,
     );
   }
@@ -252,14 +266,14 @@ function readEntry(
   const byteLength = end - begin;
   if (byteLength !== numel * elementBytes) {
     fail(
-      `tensor "${name}" has data_offsets [${begin}, ${end}] (${byteLength} bytes), but shape ` +
+      `tensor ${quoted} has data_offsets [${begin}, ${end}] (${byteLength} bytes), but shape ` +
         `[${dims.join(", ")}] of ${supported} needs ${numel * elementBytes} bytes`,
     );
   }
   const byteOffset = dataOffset + begin;
   if (byteOffset % elementBytes !== 0) {
     fail(
-      `tensor "${name}" starts at byte ${byteOffset} of the file, which is not aligned to its ` +
+      `tensor ${quoted} starts at byte ${byteOffset} of the file, which is not aligned to its ` +
         `${elementBytes}-byte ${supported} elements`,
       "re-save the model with the safetensors library, which aligns every tensor",
     );
@@ -282,7 +296,5 @@ function range(tensor: SafetensorsTensor, dataOffset: number): string {
 
 /** A JSON value, shortened, for messages. */
 function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? text.slice(0, 60) + "..." : text;
+  return briefValue(value);
 }

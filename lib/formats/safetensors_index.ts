@@ -26,6 +26,8 @@
 
 import { join } from "node:path";
 import { CheckpointError } from "../errors.ts";
+import { briefValue, excerpt } from "./excerpt.ts";
+import { parseJsonWithLimits } from "./json_limits.ts";
 import type { SafetensorsHeader } from "./safetensors.ts";
 
 /** The index's file name in a Hugging Face model folder. */
@@ -58,12 +60,9 @@ export function parseSafetensorsIndex(json: string, path: string): SafetensorsIn
   const fail = (message: string): never => {
     throw new CheckpointError(message, { path, fix: FIX });
   };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (error) {
-    fail(`expected JSON, found invalid text: ${(error as Error).message}`);
-  }
+  const result = parseJsonWithLimits(json);
+  if ("error" in result) fail(result.error);
+  const parsed = (result as { value: unknown }).value;
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     fail("expected a JSON object with a weight_map");
   }
@@ -71,24 +70,28 @@ export function parseSafetensorsIndex(json: string, path: string): SafetensorsIn
   if (typeof weightMap !== "object" || weightMap === null || Array.isArray(weightMap)) {
     fail(
       `expected "weight_map" to be an object of tensor name to shard file, found ${
-        weightMap === undefined ? "no such key" : JSON.stringify(weightMap).slice(0, 60)
+        weightMap === undefined ? "no such key" : briefValue(weightMap)
       }`,
     );
   }
   const map = new Map<string, string>();
   const shards: string[] = [];
+  const seenShards = new Set<string>();
   for (const [name, file] of Object.entries(weightMap as Record<string, unknown>)) {
     if (
       typeof file !== "string" || !file.endsWith(".safetensors") || file.includes("/") ||
       file.includes("\\") || file.startsWith(".")
     ) {
       fail(
-        `expected "weight_map"."${name}" to be a .safetensors file name in the same folder, ` +
-          `found ${JSON.stringify(file)}`,
+        `expected "weight_map".${excerpt(name)} to be a .safetensors file name in the same ` +
+          `folder, found ${briefValue(file)}`,
       );
     }
     map.set(name, file as string);
-    if (!shards.includes(file as string)) shards.push(file as string);
+    if (!seenShards.has(file as string)) {
+      seenShards.add(file as string);
+      shards.push(file as string);
+    }
   }
   if (shards.length === 0) fail(`expected "weight_map" to list tensors, found it empty`);
   const meta = typeof metadata === "object" && metadata !== null && !Array.isArray(metadata)
@@ -147,10 +150,13 @@ export function checkShardContents(
     for (const name of header.tensors.keys()) {
       const first = seen.get(name);
       if (first !== undefined) {
-        throw new CheckpointError(`tensor "${name}" is in two shards, ${first} and ${shard}`, {
-          path: header.path,
-          fix: FIX,
-        });
+        throw new CheckpointError(
+          `tensor ${excerpt(name)} is in two shards, ${first} and ${shard}`,
+          {
+            path: header.path,
+            fix: FIX,
+          },
+        );
       }
       seen.set(name, shard);
     }
@@ -159,7 +165,7 @@ export function checkShardContents(
     if (!headers.get(shard)?.tensors.has(name)) {
       const found = seen.get(name);
       throw new CheckpointError(
-        `expected tensor "${name}" in ${shard}, as ${SAFETENSORS_INDEX_FILE} says, found ${
+        `expected tensor ${excerpt(name)} in ${shard}, as ${SAFETENSORS_INDEX_FILE} says, found ${
           found === undefined ? "it in no shard" : `it in ${found}`
         }`,
         { path: index.path, fix: FIX },

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { writeFileAtomic } from "./atomic_file.ts";
 import type { SafetensorsDtype } from "./safetensors.ts";
 
 /** One tensor to write. */
@@ -107,13 +108,5 @@ export async function writeSafetensorsFile(
   entries: readonly SafetensorsEntry[],
   metadata?: Readonly<Record<string, string>>,
 ): Promise<void> {
-  const bytes = encodeSafetensors(entries, metadata);
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeFile(temp, bytes);
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
+  await writeFileAtomic(path, encodeSafetensors(entries, metadata));
 }

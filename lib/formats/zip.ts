@@ -20,6 +20,7 @@
  */
 
 import { CheckpointError } from "../errors.ts";
+import { excerpt } from "./excerpt.ts";
 
 /** One file inside a zip archive, as its central directory describes it. */
 export interface ZipEntry {
@@ -132,13 +133,14 @@ export function readZipDirectory(bytes: Uint8Array, path: string): ZipEntry[] {
       );
     }
     const name = decodeText(bytes.subarray(nameStart, extraStart));
+    const quoted = excerpt(name);
 
     // ZIP64 extra field: holds, in this order, only the fields whose 32-bit value is all ones.
     if (size === U32_MAX || compressedSize === U32_MAX || localHeaderOffset === U32_MAX) {
       const extra = findExtraField(view, extraStart, extraLength, ZIP64_EXTRA_ID);
       if (extra === undefined) {
         throw new CheckpointError(
-          `entry "${name}" needs a ZIP64 extra field (its size or offset is 0xFFFFFFFF), ` +
+          `entry ${quoted} needs a ZIP64 extra field (its size or offset is 0xFFFFFFFF), ` +
             "found none",
           { path, fix: TRUNCATED_FIX },
         );
@@ -147,7 +149,7 @@ export function readZipDirectory(bytes: Uint8Array, path: string): ZipEntry[] {
       const take = (what: string): number => {
         if (field + 8 > extra.start + extra.length) {
           throw new CheckpointError(
-            `entry "${name}": the ZIP64 extra field is too short to hold its ${what}`,
+            `entry ${quoted}: the ZIP64 extra field is too short to hold its ${what}`,
             { path, fix: TRUNCATED_FIX },
           );
         }
@@ -177,7 +179,9 @@ export function readZipDirectory(bytes: Uint8Array, path: string): ZipEntry[] {
 export function storedEntryOffset(bytes: Uint8Array, entry: ZipEntry, path: string): number {
   if (entry.method !== 0) {
     throw new CheckpointError(
-      `zip entry "${entry.name}" is compressed (method ${entry.method}); expected a stored ` +
+      `zip entry ${
+        excerpt(entry.name)
+      } is compressed (method ${entry.method}); expected a stored ` +
         "entry, as torch.save writes them, so weights can be used in place",
       {
         path,
@@ -185,12 +189,32 @@ export function storedEntryOffset(bytes: Uint8Array, entry: ZipEntry, path: stri
       },
     );
   }
+  // A stored entry's bytes are its data: two sizes that disagree mean a damaged directory, and
+  // trusting either one would view bytes the archive never gave the entry.
+  if (entry.size !== entry.compressedSize) {
+    throw new CheckpointError(
+      `zip entry ${excerpt(entry.name)} is stored, but its central directory gives ` +
+        `${entry.compressedSize} bytes in the archive and ${entry.size} uncompressed; ` +
+        "expected the same size twice",
+      { path, fix: TRUNCATED_FIX },
+    );
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const at = entry.localHeaderOffset;
   if (at + LOCAL_SIZE > bytes.length || view.getUint32(at, true) !== LOCAL_SIGNATURE) {
     throw new CheckpointError(
-      `expected the local header of zip entry "${entry.name}" at byte ${at}, found ` +
+      `expected the local header of zip entry ${excerpt(entry.name)} at byte ${at}, found ` +
         (at + LOCAL_SIZE > bytes.length ? "the end of the file" : "other bytes"),
+      { path, fix: TRUNCATED_FIX },
+    );
+  }
+  // The local header repeats the entry's name: a different one means the offset is wrong.
+  const nameLength = view.getUint16(at + 26, true);
+  const localName = bytes.subarray(at + LOCAL_SIZE, at + LOCAL_SIZE + nameLength);
+  if (decodeText(localName) !== entry.name) {
+    throw new CheckpointError(
+      `the local header at byte ${at} does not name zip entry ${excerpt(entry.name)}, as the ` +
+        "central directory says it should",
       { path, fix: TRUNCATED_FIX },
     );
   }
@@ -199,7 +223,7 @@ export function storedEntryOffset(bytes: Uint8Array, entry: ZipEntry, path: stri
   const start = at + LOCAL_SIZE + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
   if (start + entry.compressedSize > bytes.length) {
     throw new CheckpointError(
-      `zip entry "${entry.name}" needs bytes ${start}..${start + entry.compressedSize}, ` +
+      `zip entry ${excerpt(entry.name)} needs bytes ${start}..${start + entry.compressedSize}, ` +
         `but the file has only ${bytes.length} bytes`,
       { path, fix: TRUNCATED_FIX },
     );

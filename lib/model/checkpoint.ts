@@ -23,6 +23,7 @@
 
 import { join, resolve } from "node:path";
 import { CheckpointError, ConfigError } from "../errors.ts";
+import { isDirectory, pathExists } from "../files.ts";
 import { readPth } from "../formats/pth.ts";
 import type { MatrixRef } from "../kernels/backend.ts";
 import { readFloats } from "../kernels/ts_backend.ts";
@@ -69,7 +70,7 @@ export function tensorFloats(checkpoint: Checkpoint, name: string): Float32Array
 }
 
 /** The file formats a checkpoint can come from. */
-export type CheckpointFormat = "meta" | "huggingface";
+export type CheckpointFormat = "meta" | "huggingface" | "gguf";
 
 /**
  * An open model: its config and its weights, whatever format they came from. The engine reads
@@ -121,13 +122,7 @@ const DOWNLOAD_FIX = "download the model with `llama model download --source met
  */
 export function loadCheckpoint(dir: string, options: { preferMmap?: boolean } = {}): Checkpoint {
   const root = resolve(dir);
-  let isDir = false;
-  try {
-    isDir = Deno.statSync(root).isDirectory;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  if (!isDir) {
+  if (!isDirectory(root)) {
     throw new CheckpointError("expected a model folder, found nothing there", {
       path: root,
       fix: DOWNLOAD_FIX,
@@ -148,13 +143,13 @@ export function loadCheckpoint(dir: string, options: { preferMmap?: boolean } = 
   const config = parseModelConfig(paramsText, paramsPath);
 
   const weightsPath = join(root, WEIGHTS_FILE);
-  if (!exists(weightsPath)) {
+  if (!pathExists(weightsPath)) {
     throw new CheckpointError(`expected ${WEIGHTS_FILE} in the model folder, found none`, {
       path: weightsPath,
       fix: DOWNLOAD_FIX,
     });
   }
-  if (exists(join(root, "consolidated.01.pth"))) {
+  if (pathExists(join(root, "consolidated.01.pth"))) {
     throw new CheckpointError(
       "expected a single-shard checkpoint, found consolidated.01.pth too (a sharded model " +
         "such as 70B, which llama-bolts does not run)",
@@ -232,6 +227,16 @@ export function checkShapes(
   config: ModelConfig,
   path: string,
 ): void {
+  // Count the layers present first: a config with a million layers must not make a million
+  // layers' names before it says the first one is missing.
+  const present = countLayers(tensors, config.nLayers);
+  if (present < config.nLayers) {
+    throw new CheckpointError(
+      `expected ${config.nLayers} layers (params.json's n_layers), found tensors of ${present}: ` +
+        `no tensor "layers.${present}.attention.wq.weight"`,
+      { path, fix: "check that params.json belongs to this checkpoint (n_layers)" },
+    );
+  }
   const tied = !tensors.has("output.weight");
   for (const [name, shape] of expectedTensorShapes(config, tied)) {
     const tensor = tensors.get(name);
@@ -251,6 +256,21 @@ export function checkShapes(
       );
     }
   }
+}
+
+/**
+ * How many layers a checkpoint holds, counted by their query weights `layers.{i}.attention.wq`
+ * from 0 up, stopping at `upTo`: what a config's layer count is checked against before any
+ * per-layer work.
+ *
+ * @param tensors Tensors by Meta's name.
+ * @param upTo Count no further (the config's layer count).
+ * @returns The number of consecutive layers present, at most `upTo`.
+ */
+export function countLayers(tensors: ReadonlyMap<string, unknown>, upTo: number): number {
+  let present = 0;
+  while (present < upTo && tensors.has(`layers.${present}.attention.wq.weight`)) present++;
+  return present;
 }
 
 /** A checkpoint over tensors some loader read; format loaders construct it. */
@@ -287,15 +307,5 @@ export class OpenCheckpoint implements Checkpoint {
 
   [Symbol.dispose](): void {
     this.close();
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }

@@ -20,6 +20,9 @@
  */
 
 import { ConfigError } from "../errors.ts";
+import { briefValue } from "../formats/excerpt.ts";
+import { parseJsonWithLimits } from "../formats/json_limits.ts";
+import { LIMITS } from "../formats/limits.ts";
 import { LLAMA31_ROPE_SCALING, type RopeScaling } from "../kernels/rope.ts";
 
 /** Llama 3 hyperparameters and derived sizes (a frozen object). */
@@ -142,12 +145,37 @@ export interface ConfigSizes {
  */
 export function finishModelConfig(
   sizes: ConfigSizes,
-  keys: { readonly dim: string; readonly nHeads: string; readonly nKvHeads: string },
+  keys: {
+    readonly dim: string;
+    readonly nHeads: string;
+    readonly nKvHeads: string;
+    readonly nLayers?: string;
+    readonly vocabSize?: string;
+  },
   params: Record<string, unknown>,
   path: string,
   fix: string,
 ): ModelConfig {
   const { dim, nHeads, nKvHeads } = sizes;
+  // Sizes past these limits are no Llama; refusing them here keeps every later allocation
+  // (expected tensor names, run state) bounded.
+  const limited: Array<[string, number, number]> = [
+    [keys.dim, dim, LIMITS.dim],
+    [keys.nHeads, nHeads, LIMITS.dim],
+    [keys.nKvHeads, nKvHeads, LIMITS.dim],
+    [keys.nLayers ?? "n_layers", sizes.nLayers, LIMITS.layers],
+    [keys.vocabSize ?? "vocab_size", sizes.vocabSize, LIMITS.vocabSize],
+    ["the feed-forward size", sizes.hiddenDim, 4 * LIMITS.dim],
+  ];
+  for (const [key, value, max] of limited) {
+    if (!(value <= max)) {
+      throw new ConfigError(
+        `expected ${key.startsWith("the ") ? key : `"${key}"`} to be at most ${max}, ` +
+          `found ${value}`,
+        { path, fix },
+      );
+    }
+  }
   if (dim % nHeads !== 0) {
     throw new ConfigError(
       `expected "${keys.dim}" (${dim}) to be a multiple of "${keys.nHeads}" (${nHeads})`,
@@ -194,18 +222,13 @@ export function finishModelConfig(
  * @param path The file, for messages.
  * @param fix What to tell the user.
  * @returns The object.
- * @throws {ConfigError} When the text is not JSON or not an object.
+ * @throws {ConfigError} When the text is not JSON, nests deeper than `LIMITS.jsonDepth`, or is
+ * not an object.
  */
 export function readConfigObject(json: string, path: string, fix: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (error) {
-    throw new ConfigError(`expected JSON, found invalid text: ${(error as Error).message}`, {
-      path,
-      fix,
-    });
-  }
+  const result = parseJsonWithLimits(json);
+  if ("error" in result) throw new ConfigError(result.error, { path, fix });
+  const parsed = result.value;
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError("expected a JSON object of hyperparameters", { path, fix });
   }
@@ -229,9 +252,12 @@ export class ConfigFields {
 
   /** Throws the ConfigError for `key`, saying what was expected and found. */
   bad(key: string, expected: string): never {
-    const found = key in this.params
-      ? `found ${JSON.stringify(this.params[key])}`
-      : "found no such key";
+    const value = this.params[key];
+    const found = !Object.hasOwn(this.params, key)
+      ? "found no such key"
+      : typeof value === "number" && !Number.isFinite(value)
+      ? "found a number beyond float range"
+      : `found ${briefValue(value)}`;
     throw new ConfigError(`expected "${this.prefix}${key}" to be ${expected}, ${found}`, {
       path: this.path,
       fix: this.fix,

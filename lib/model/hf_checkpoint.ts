@@ -26,6 +26,7 @@
 
 import { basename, join, resolve } from "node:path";
 import { CheckpointError, ConfigError } from "../errors.ts";
+import { isFile } from "../files.ts";
 import { readSafetensors, type SafetensorsHeader } from "../formats/safetensors.ts";
 import {
   checkShardContents,
@@ -36,6 +37,7 @@ import {
 import { WeightsMemory } from "../tensor/weights_memory.ts";
 import {
   type Checkpoint,
+  countLayers,
   expectedTensorShapes,
   OpenCheckpoint,
   type WeightTensor,
@@ -156,6 +158,15 @@ function checkAgainstConfig(
       { path: configPath, fix: `${fix} (a model with tied embeddings says true)` },
     );
   }
+  const present = countLayers(tensors, config.nLayers);
+  if (present < config.nLayers) {
+    throw new ConfigError(
+      `config.json disagrees with the tensors: expected ${config.nLayers} layers ` +
+        `("num_hidden_layers"), found tensors of ${present}: no tensor ` +
+        `"${hfTensorName(`layers.${present}.attention.wq.weight`)}"`,
+      { path: configPath, fix },
+    );
+  }
   for (const [name, shape] of expectedTensorShapes(config, tied)) {
     const tensor = tensors.get(name);
     const hfName = hfTensorName(name);
@@ -173,16 +184,5 @@ function checkAgainstConfig(
         { path: configPath, fix },
       );
     }
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return false;
-    }
-    throw error;
   }
 }

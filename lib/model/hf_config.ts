@@ -33,6 +33,7 @@
  * @module
  */
 
+import { briefValue } from "../formats/excerpt.ts";
 import { ConfigError } from "../errors.ts";
 import type { RopeScaling } from "../kernels/rope.ts";
 import { ConfigFields, finishModelConfig, type ModelConfig, readConfigObject } from "./config.ts";
@@ -65,7 +66,7 @@ export function parseHuggingFaceConfig(json: string, path: string): ModelConfig 
     if (!Array.isArray(architectures)) read.bad("architectures", `["LlamaForCausalLM"]`);
     if (!(architectures as unknown[]).includes("LlamaForCausalLM")) {
       refuse(
-        `expected a LlamaForCausalLM model, found architectures ${JSON.stringify(architectures)}`,
+        `expected a LlamaForCausalLM model, found architectures ${briefValue(architectures)}`,
         "llama-bolts runs Llama 3.x models and their fine-tunes (architectures LlamaForCausalLM)",
       );
     }
@@ -123,6 +124,8 @@ export function parseHuggingFaceConfig(json: string, path: string): ModelConfig 
       dim: "hidden_size",
       nHeads: "num_attention_heads",
       nKvHeads: "num_key_value_heads",
+      nLayers: "num_hidden_layers",
+      vocabSize: "vocab_size",
     },
     params,
     path,
@@ -157,7 +160,7 @@ function readRopeScaling(
   if (type === "default") return null;
   if (type !== "llama3") {
     throw new ConfigError(
-      `expected ${key} of rope_type "llama3" (or none), found ${JSON.stringify(type)}`,
+      `expected ${key} of rope_type "llama3" (or none), found ${briefValue(type)}`,
       {
         path,
         fix: "llama-bolts implements Llama 3.1's RoPE scaling only; use a Llama 3.x model",

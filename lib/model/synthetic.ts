@@ -29,6 +29,8 @@
 
 import { join, resolve } from "node:path";
 import { CheckpointError } from "../errors.ts";
+import { pathExists } from "../files.ts";
+import { copyFileAtomic, writeFileAtomic } from "../formats/atomic_file.ts";
 import { PthWriter, type TensorSpec } from "../formats/pth_writer.ts";
 import { type FloatStorageType, storageBytes } from "../tensor/storage.ts";
 import { expectedTensorShapes, PARAMS_FILE, WEIGHTS_FILE } from "./checkpoint.ts";
@@ -214,7 +216,7 @@ export async function writeSyntheticModel(
   const tensors = syntheticTensors(params, options.tied ?? false, options.dtype);
   const root = resolve(dir);
   const weightsPath = join(root, WEIGHTS_FILE);
-  if (!options.overwrite && await pathExists(weightsPath)) {
+  if (!options.overwrite && pathExists(weightsPath)) {
     throw new CheckpointError(`expected no ${WEIGHTS_FILE} in the folder, found one`, {
       path: weightsPath,
       fix: "choose another folder, or allow overwriting it",
@@ -261,26 +263,10 @@ export async function writeSyntheticModel(
   await writer.close();
 
   // params.json after the weights: a run that fails leaves no params.json without weights.
-  await Deno.writeTextFile(join(root, PARAMS_FILE), JSON.stringify(params, null, 2) + "\n");
+  await writeFileAtomic(join(root, PARAMS_FILE), JSON.stringify(params, null, 2) + "\n");
   if (tokenizer !== undefined) await placeTokenizer(tokenizer, join(root, TOKENIZER_FILE));
   const { size } = await Deno.stat(weightsPath);
   return { weightsPath, tensorCount: tensors.length, parameterCount, fileBytes: size };
-}
-
-/**
- * Whether something exists at `path` (errors other than "not found" are thrown).
- *
- * @param path a file or folder path
- * @returns true when it exists
- */
-export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** The real path of a tokenizer file; a CheckpointError when it is missing or a folder. */
@@ -299,14 +285,14 @@ async function tokenizerSource(path: string): Promise<string> {
 
 /** Hard-links `sourceReal` to `target` (instant, no extra space), or copies it across devices. */
 async function placeTokenizer(sourceReal: string, target: string): Promise<void> {
-  if (await pathExists(target)) {
+  if (pathExists(target)) {
     if ((await Deno.realPath(target)) === sourceReal) return; // already in place
     await Deno.remove(target);
   }
   try {
     await Deno.link(sourceReal, target);
   } catch {
-    await Deno.copyFile(sourceReal, target);
+    await copyFileAtomic(sourceReal, target); // another device: a copy, whole or not at all
   }
 }
 

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { parseJsonWithLimits } from "../formats/json_limits.ts";
 import { LlamaError } from "../errors.ts";
 import { ApiError, errorResponse } from "./api_error.ts";
 import { ApiKey } from "./api_key.ts";
@@ -202,14 +203,16 @@ async function readJson(request: Request, limit: number): Promise<unknown> {
     at += chunk.length;
   }
   const text = new TextDecoder().decode(bytes);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+  // Nesting is bounded like every other untrusted JSON (LIMITS.jsonDepth), and V8's message
+  // is escaped before it is echoed back.
+  const result = parseJsonWithLimits(text);
+  if ("error" in result) {
+    const reason = result.syntax ?? result.error;
     throw new ApiError(400, `expected a JSON request body, found invalid JSON (${reason})`, {
       code: "invalid_json",
     });
   }
+  return result.value;
 }
 
 function tooLarge(size: number, limit: number): ApiError {

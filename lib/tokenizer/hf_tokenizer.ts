@@ -33,6 +33,9 @@
 
 import { join } from "node:path";
 import { TokenizerError } from "../errors.ts";
+import { briefValue, excerpt } from "../formats/excerpt.ts";
+import { parseJsonWithLimits } from "../formats/json_limits.ts";
+import { LIMITS } from "../formats/limits.ts";
 import { Tokenizer, type VocabularySpecials } from "./tokenizer.ts";
 
 /** The vocabulary's file name in a Hugging Face model folder. */
@@ -102,16 +105,13 @@ export function parseTokenizerJson(json: string, path: string): TokenizerJsonVoc
   const fail = (message: string): never => {
     throw new TokenizerError(message, { path, fix: FIX });
   };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (error) {
-    fail(`expected JSON, found invalid text: ${(error as Error).message}`);
-  }
+  const result = parseJsonWithLimits(json);
+  if ("error" in result) fail(result.error);
+  const parsed = (result as { value: unknown }).value;
   const root = asObject(parsed) ?? fail("expected a JSON object (a tokenizers library file)");
   const model = asObject(root.model) ?? fail(`expected a "model" object, found none`);
   if (model.type !== undefined && model.type !== "BPE") {
-    fail(`expected a BPE model, found "model.type" ${JSON.stringify(model.type)}`);
+    fail(`expected a BPE model, found "model.type" ${brief(model.type)}`);
   }
   if (model.byte_fallback === true) {
     fail(
@@ -127,24 +127,35 @@ export function parseTokenizerJson(json: string, path: string): TokenizerJsonVoc
   const vocab = asObject(model.vocab) ?? fail(`expected "model.vocab" to be an object`);
   const decoder = gpt2ByteDecoder();
   const entries = Object.entries(vocab);
+  if (entries.length > LIMITS.vocabSize) {
+    fail(`expected at most ${LIMITS.vocabSize} tokens in "model.vocab", found ${entries.length}`);
+  }
   const ranks = new Array<Uint8Array>(entries.length);
   const byId = new Array<string>(entries.length);
   // One buffer for every token's bytes (a token has as many bytes as characters).
   let total = 0;
-  for (const [token] of entries) total += token.length;
+  for (const [token] of entries) {
+    if (token.length > LIMITS.tokenBytes) {
+      fail(
+        `expected tokens of at most ${LIMITS.tokenBytes} bytes, found one of ${token.length}: ` +
+          excerpt(token),
+      );
+    }
+    total += token.length;
+  }
   const data = new Uint8Array(total);
   let used = 0;
   for (const [token, id] of entries) {
     if (!Number.isSafeInteger(id) || (id as number) < 0 || (id as number) >= entries.length) {
       fail(
-        `expected token ids 0..${entries.length - 1} in "model.vocab", found ${
-          JSON.stringify(token)
-        }: ${JSON.stringify(id)}`,
+        `expected token ids 0..${entries.length - 1} in "model.vocab", found ${excerpt(token)}: ${
+          brief(id)
+        }`,
       );
     }
     const rank = id as number;
     if (byId[rank] !== undefined) {
-      fail(`tokens ${JSON.stringify(byId[rank])} and ${JSON.stringify(token)} share id ${rank}`);
+      fail(`tokens ${excerpt(byId[rank])} and ${excerpt(token)} share id ${rank}`);
     }
     byId[rank] = token;
     for (let i = 0; i < token.length; i++) {
@@ -152,7 +163,7 @@ export function parseTokenizerJson(json: string, path: string): TokenizerJsonVoc
       const byte = code < decoder.length ? decoder[code] : -1;
       if (byte < 0) {
         fail(
-          `token ${JSON.stringify(token)} (id ${rank}) has U+${
+          `token ${excerpt(token)} (id ${rank}) has U+${
             code.toString(16).toUpperCase().padStart(4, "0")
           }, which is not in GPT-2's byte-to-unicode alphabet`,
         );
@@ -166,6 +177,9 @@ export function parseTokenizerJson(json: string, path: string): TokenizerJsonVoc
 
   // Added tokens: ids n, n+1, ... in order, each of the form <|name|>.
   const added = Array.isArray(root.added_tokens) ? root.added_tokens : [];
+  if (added.length > LIMITS.vocabSize) {
+    fail(`expected at most ${LIMITS.vocabSize} added tokens, found ${added.length}`);
+  }
   const specials = added.map((token: unknown) => {
     const entry = asObject(token);
     if (!entry || !Number.isSafeInteger(entry.id) || typeof entry.content !== "string") {
@@ -176,7 +190,7 @@ export function parseTokenizerJson(json: string, path: string): TokenizerJsonVoc
   specials.forEach(({ id, content }, i) => {
     if (id !== ranks.length + i) {
       fail(
-        `expected added token ${JSON.stringify(content)} to have id ${ranks.length + i} ` +
+        `expected added token ${excerpt(content)} to have id ${ranks.length + i} ` +
           `(added tokens follow the ${ranks.length} vocabulary tokens without gaps), found ${id}`,
       );
     }
@@ -184,9 +198,7 @@ export function parseTokenizerJson(json: string, path: string): TokenizerJsonVoc
     const closes = content.indexOf("|>", 2);
     if (!content.startsWith("<|") || closes < 0 || closes !== content.length - 2) {
       fail(
-        `expected added tokens of the form <|name|> (as Llama 3's are), found ${
-          JSON.stringify(content)
-        }`,
+        `expected added tokens of the form <|name|> (as Llama 3's are), found ${excerpt(content)}`,
       );
     }
   });
@@ -337,15 +349,14 @@ function readOptionalJson(path: string): Record<string, unknown> | undefined {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw new TokenizerError(`cannot read ${path}: ${(error as Error).message}`, { path });
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new TokenizerError(`expected JSON, found invalid text: ${(error as Error).message}`, {
+  const result = parseJsonWithLimits(text);
+  if ("error" in result) {
+    throw new TokenizerError(result.error, {
       path,
       fix: "download the file again, or delete it (it is optional)",
     });
   }
+  const parsed = result.value;
   return asObject(parsed) ?? (() => {
     throw new TokenizerError("expected a JSON object", { path });
   })();
@@ -357,8 +368,7 @@ function asObject(value: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
-/** A JSON value, shortened, for messages. */
+/** A JSON value, shortened and escaped, for messages. */
 function brief(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? text.slice(0, 80) + "..." : text;
+  return briefValue(value, 80);
 }

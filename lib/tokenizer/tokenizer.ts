@@ -24,6 +24,8 @@
  */
 
 import { TokenizerError } from "../errors.ts";
+import { excerpt } from "../formats/excerpt.ts";
+import { LIMITS } from "../formats/limits.ts";
 import { bytePairEncode } from "./bpe.ts";
 import { metaSubstrings, pretokenize } from "./pretokenize.ts";
 import { LLAMA3_BASE_VOCAB_SIZE, LLAMA3_SPECIAL_TOKENS } from "./special_tokens.ts";
@@ -109,7 +111,7 @@ export class Tokenizer {
       const first = this.#ranks.get(key);
       if (first !== undefined) {
         throw new TokenizerError(
-          `token ${id} has the same bytes as token ${first} (${JSON.stringify(key)}); ` +
+          `token ${id} has the same bytes as token ${first} (${excerpt(key)}); ` +
             "token bytes must be unique",
           { path, fix: "use an unmodified Llama 3 tokenizer.model" },
         );
@@ -303,7 +305,7 @@ export class Tokenizer {
     const id = this.#specialIds.get(text);
     if (id === undefined) {
       throw new TokenizerError(
-        `${JSON.stringify(text)} is not a Llama 3.1 special token; expected one like ` +
+        `${excerpt(text)} is not a Llama 3.1 special token; expected one like ` +
           `"<|eot_id|>" or "<|reserved_special_token_3|>"`,
         { path: this.path },
       );
@@ -369,6 +371,10 @@ export function parseTokenizerModel(file: Uint8Array, path: string): Uint8Array[
         `expected base64 token bytes, found ${quote(fileText(file.subarray(lineStart, space)))}`,
       );
     }
+    if (length > LIMITS.tokenBytes) {
+      throw fail(`expected a token of at most ${LIMITS.tokenBytes} bytes, found ${length}`);
+    }
+    if (rank >= LIMITS.vocabSize) throw fail(`expected at most ${LIMITS.vocabSize} tokens`);
     let value = 0;
     let digits = 0;
     for (let i = space + 1; i < contentEnd; i++) {
@@ -435,7 +441,7 @@ function decodeBase64(
 }
 
 function quote(text: string): string {
-  return JSON.stringify(text.length > 60 ? text.slice(0, 60) + "..." : text);
+  return excerpt(text);
 }
 
 /** Bytes as a binary string: one UTF-16 unit (0..255) per byte. */
