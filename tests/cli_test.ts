@@ -562,7 +562,7 @@ Deno.test("live status block: pinned to the top rows, redrawn in place, output l
 // ---------------------------------------------------------------------------
 // deno task demo
 
-Deno.test("demo task: writes the model once, runs menu prompts 1 and 6, explains", async () => {
+Deno.test("demo task --random: writes the model once, runs menu prompts 1 and 6, explains", async () => {
   const cache = await Deno.makeTempDir({ prefix: "llama-bolts-demo-" });
   try {
     // A cached tokenizer, as a second run on a fresh machine would have: no download here.
@@ -578,6 +578,7 @@ Deno.test("demo task: writes the model once, runs menu prompts 1 and 6, explains
       "run",
       ...taskPermissions("demo"),
       join(REPO_DIR, "tools", "demo.ts"),
+      "--random",
       ...ONE,
       "--max-tokens",
       "4",
@@ -609,6 +610,57 @@ Deno.test("demo task: writes the model once, runs menu prompts 1 and 6, explains
     assert.match(second.stdout, /reusing the random-weight model/);
     assert.deepEqual((await Deno.stat(join(model, "consolidated.00.pth"))).mtime, weights.mtime);
     assert.equal(second.stdout.split("What happened")[1], first.stdout.split("What happened")[1]);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("demo task: expands the trained model once, completes and chats, explains", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "llama-bolts-demo-" });
+  try {
+    await Deno.mkdir(join(cache, "llama3-tokenizer"));
+    await Deno.copyFile(
+      await tokenizerPath(),
+      join(cache, "llama3-tokenizer", "tokenizer.model"),
+    );
+    const argv = [
+      "run",
+      ...taskPermissions("demo"),
+      join(REPO_DIR, "tools", "demo.ts"),
+      ...ONE,
+      "--max-tokens",
+      "8",
+    ];
+    const env = { LLAMA_BOLTS_CACHE: cache };
+    const first = await runDeno(argv, { env });
+    assert.equal(first.code, 0, first.stderr);
+    assertNoStackTrace(first);
+    assert.match(first.stdout, /expanded the trained model \(\d+ trained rows/);
+    assert.match(first.stdout, /\[Text completion\] Prompt: The history of the city\n/);
+    assert.match(first.stdout, /\[Chat mode\] .*Tell me about the weather\./);
+    assert.match(first.stdout, /never trained to chat/);
+    assert.match(first.stdout, /Brown corpus/);
+    assert.match(first.stdout, /perplexity is \d+/);
+    assert.match(
+      first.stdout,
+      /llama model download --source meta --model-id Llama3\.1-8B-Instruct/,
+    );
+    const generated = statsLines(first.stderr).map((s) => s.generated);
+    assert.equal(generated.length, 2, first.stderr);
+    assert.ok(generated.every((n) => n >= 1 && n <= 8), String(generated));
+    const folders = [...Deno.readDirSync(cache)].map((e) => e.name).filter((n) =>
+      n.startsWith("demo-brown-")
+    );
+    assert.equal(folders.length, 1);
+    const model = join(cache, folders[0]);
+    const params = JSON.parse(await Deno.readTextFile(join(model, "params.json")));
+    assert.equal(params.vocab_size, 128256);
+    const weights = await Deno.stat(join(model, "consolidated.00.pth"));
+
+    const second = await runDeno(argv, { env });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /reusing the trained model/);
+    assert.deepEqual((await Deno.stat(join(model, "consolidated.00.pth"))).mtime, weights.mtime);
   } finally {
     await Deno.remove(cache, { recursive: true });
   }

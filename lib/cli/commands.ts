@@ -15,6 +15,7 @@ import { runMenu } from "./menu.ts";
 import { runChat } from "./chat.ts";
 import { runComplete } from "./complete.ts";
 import { runKernels } from "./kernels.ts";
+import { runPerplexity } from "./perplexity.ts";
 import { runServe } from "./serve.ts";
 import { modelDir, openCheckpoint, openTokenizer } from "./model_files.ts";
 import { parseCommandArgs } from "./options.ts";
@@ -76,5 +77,6 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   "make-model": runMakeModel,
   convert: runConvert,
   kernels: runKernels,
+  perplexity: runPerplexity,
   serve: runServe,
 };

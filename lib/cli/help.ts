@@ -6,6 +6,7 @@
 
 import { CONVERT_HELP } from "./convert.ts";
 import { KERNELS_HELP } from "./kernels.ts";
+import { PERPLEXITY_HELP } from "./perplexity.ts";
 import { MAKE_MODEL_HELP } from "./make_model.ts";
 
 const MODEL_HELP = `  --model DIR        Meta checkpoint folder (consolidated.00.pth, params.json,
@@ -43,6 +44,7 @@ Commands:
   make-model  write a random-weight checkpoint of a real model's shape
   convert     write the model as a GGUF file for llama.cpp and ollama
   kernels     list the WebAssembly kernels, or print them as text (--wat)
+  perplexity  how well the model predicts a text file (lower is better)
   help        this text; 'llama help COMMAND' for a command
 
 Examples:
@@ -129,6 +131,7 @@ Example:
   "make-model": MAKE_MODEL_HELP,
   convert: CONVERT_HELP,
   kernels: KERNELS_HELP,
+  perplexity: PERPLEXITY_HELP,
   serve: `Usage: llama serve [--model DIR] [--host H] [--port P] [--api-key KEY] [OPTIONS]
 
 An OpenAI-compatible HTTP server: POST /v1/chat/completions and /v1/completions
