@@ -36,7 +36,7 @@ import type { BlockStorageType } from "../../tensor/storage.ts";
 import type { FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
 import { call, f32, f32x4, i32, i64 } from "../../wasm/ops.ts";
 import { BLOCK_FORMATS, type BlockFormat, FLOAT_BLOCK_FORMATS } from "./block_formats.ts";
-import type { KernelTarget } from "./matmul.ts";
+import { callTile, type KernelTarget } from "./matmul.ts";
 import { emitQuantizeX, RECORD_BYTES } from "./quantize_x.ts";
 
 /** Tile sizes of the block kernels: rows × tokens for prefill, rows for one token. */
@@ -207,17 +207,7 @@ export function emitBlockMatMul(
             ),
             outStride,
           ];
-          const sizes = [...tiles.keys()].map((k) => k.split("x").map(Number));
-          const dispatch = (k: number) => {
-            if (k === sizes.length) return f.emit(call(tile(1, 1), ...args));
-            const [rr, bb] = sizes[k];
-            f.if(
-              i32.and(i32.eq(nr, i32.const(rr)), i32.eq(nb, i32.const(bb))),
-              () => f.emit(call(tile(rr, bb), ...args)),
-              () => dispatch(k + 1),
-            );
-          };
-          dispatch(0);
+          callTile(f, tiles, nr, nb, args);
         });
       });
     },

@@ -398,18 +398,7 @@ export function emitMatMul(
             ),
             outStride,
           ];
-          // The tile for (nr, nb): a chain of comparisons over the sizes that exist.
-          const sizes = [...tiles.keys()].map((k) => k.split("x").map(Number));
-          const dispatch = (k: number) => {
-            if (k === sizes.length) return f.emit(call(tile(1, 1), ...args));
-            const [rr, bb] = sizes[k];
-            f.if(
-              i32.and(i32.eq(nr, i32.const(rr)), i32.eq(nb, i32.const(bb))),
-              () => f.emit(call(tile(rr, bb), ...args)),
-              () => dispatch(k + 1),
-            );
-          };
-          dispatch(0);
+          callTile(f, tiles, nr, nb, args);
           f.set(xs, A.add(xs, A.fromI32(i32.mul(nb, i32.shl(groups, i32.const(5))))));
         });
       });
@@ -417,6 +406,36 @@ export function emitMatMul(
     `out (tokens, d) = X (tokens, cols) @ W^T for rows [rowStart, rowEnd) of ${type} weights. ` +
       `Tiles: ${plan.rows}×${plan.tokens} for prefill, ${plan.vectorRows}×1 for one token.`,
   );
+}
+
+/**
+ * Emits the call of the tile for `nr` rows × `nb` tokens: a chain of comparisons over the tile
+ * sizes that exist (`tiles` is keyed `"RxB"`), the 1 × 1 tile when none matches.
+ *
+ * @param f The function being emitted.
+ * @param tiles The emitted tiles, by size.
+ * @param nr Rows of this tile (an i32 local).
+ * @param nb Tokens of this tile (an i32 local).
+ * @param args The tile's arguments.
+ */
+export function callTile(
+  f: FunctionBuilder,
+  tiles: ReadonlyMap<string, FunctionRef>,
+  nr: Expr,
+  nb: Expr,
+  args: readonly Expr[],
+): void {
+  const sizes = [...tiles.keys()].map((k) => k.split("x").map(Number));
+  const dispatch = (k: number) => {
+    if (k === sizes.length) return f.emit(call(tiles.get("1x1")!, ...args));
+    const [rr, bb] = sizes[k];
+    f.if(
+      i32.and(i32.eq(nr, i32.const(rr)), i32.eq(nb, i32.const(bb))),
+      () => f.emit(call(tiles.get(`${rr}x${bb}`)!, ...args)),
+      () => dispatch(k + 1),
+    );
+  };
+  dispatch(0);
 }
 
 function plural(n: number, word: string): string {
