@@ -27,8 +27,9 @@ import { LlamaError } from "../lib/errors.ts";
 import { numberFlag, parseCommandArgs } from "../lib/cli/options.ts";
 import { generate } from "../lib/generate/generate.ts";
 import { Session } from "../lib/generate/session.ts";
-import { loadCheckpoint } from "../lib/model/checkpoint.ts";
 import { locateModelDir } from "../lib/cli/locate.ts";
+import { openCheckpoint, openModelTokenizer } from "../lib/cli/model_files.ts";
+import { isGgufPath } from "../lib/model/gguf_checkpoint.ts";
 import { kernelsFlag } from "../lib/cli/run_options.ts";
 import type { BackendName } from "../lib/kernels/backend.ts";
 import { Transformer } from "../lib/model/transformer.ts";
@@ -137,7 +138,7 @@ export async function runGenerateBench(
 
   progress(`loading ${dir} …`, true);
   const started = performance.now();
-  using checkpoint = loadCheckpoint(dir);
+  using checkpoint = openCheckpoint(dir);
   const checkpointMs = performance.now() - started;
   using model = await Transformer.create(checkpoint, {
     threads: options.threads,
@@ -226,7 +227,9 @@ export function promptIds(
   const path = join(dir, "tokenizer.model");
   let tokenizer: Tokenizer | null = null;
   try {
-    if (Deno.statSync(path).isFile) tokenizer = Tokenizer.load(path);
+    // A GGUF file carries its tokenizer; a folder may hold tokenizer.model.
+    if (isGgufPath(dir)) tokenizer = openModelTokenizer(dir).tokenizer;
+    else if (Deno.statSync(path).isFile) tokenizer = Tokenizer.load(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
