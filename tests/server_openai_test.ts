@@ -36,12 +36,12 @@ Deno.test({
   sanitizeResources: false, // the client's keep-alive connections outlive single steps
   async fn(t) {
     const peer = await rustTiktoken();
-    // Two threads: starting the worker gives /health a moment to answer 503 while loading.
+    // /health's 503 while loading is tested in-process (server_queue_cache_test.ts): here the
+    // model may be ready before the first poll, so only what was seen is checked.
     const scripted = await startServer(["--model", await scriptedModelDir(), "--threads", "2"]);
     const client = new OpenAI({ baseURL: scripted.baseUrl, apiKey: "unused", maxRetries: 0 });
     try {
-      await t.step("/health answered 503 while the model loaded", () => {
-        assert.ok(scripted.healthBeforeReady.length > 0, "saw /health before ready");
+      await t.step("/health answered only 503 before it answered 200", () => {
         assert.ok(scripted.healthBeforeReady.every((status) => status === 503));
       });
 

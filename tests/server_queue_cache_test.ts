@@ -9,6 +9,8 @@
 
 import assert from "node:assert/strict";
 import { ApiError } from "../lib/server/api_error.ts";
+import { findRoute } from "../lib/server/routes.ts";
+import type { Engine } from "../lib/server/engine.ts";
 import { RequestQueue } from "../lib/server/request_queue.ts";
 import { commonPrefixLength, PromptCache } from "../lib/server/prompt_cache.ts";
 import { loadCheckpoint } from "../lib/model/checkpoint.ts";
@@ -83,4 +85,21 @@ Deno.test("prompt cache: longest common start, else least recently used; logits 
   assert.equal(same.cachedTokens, 49);
   assert.deepEqual(same.newTokens, [longer[49]]);
   assert.equal(cache.usedPositions, 49 + 30);
+});
+
+Deno.test("serve routes: /health answers 503 with Retry-After until the model is loaded", async () => {
+  const route = findRoute("GET", "/health");
+  const context = {
+    body: undefined,
+    signal: new AbortController().signal,
+    loadedAt: 0,
+    page: new Map(),
+  };
+  const loading = await route.handle({ ...context, engine: null });
+  assert.equal(loading.status, 503);
+  assert.equal(loading.headers.get("retry-after"), "1");
+  assert.deepEqual(await loading.json(), { status: "loading" });
+  // Any engine object counts as loaded; /health does not call it.
+  const ready = await route.handle({ ...context, engine: {} as Engine });
+  assert.equal(ready.status, 200);
 });
