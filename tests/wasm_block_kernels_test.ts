@@ -17,20 +17,11 @@ import { dequantizeBlocks, quantizeMatrix } from "../lib/kernels/quant/codecs.ts
 import { createBackend } from "../lib/kernels/steps.ts";
 import { compileKernels } from "../lib/kernels/wasm/kernels.ts";
 import { type BlockStorageType, STORAGE, storageBytes } from "../lib/tensor/storage.ts";
+import { sharedMemory64 } from "../lib/tensor/weights_memory.ts";
 
 const MiB = 2 ** 20;
 
-function memory(bytes: number): WebAssembly.Memory {
-  const pages = BigInt(Math.ceil(bytes / 65536));
-  return new WebAssembly.Memory({
-    initial: pages,
-    maximum: pages,
-    shared: true,
-    address: "i64",
-  } as unknown as WebAssembly.MemoryDescriptor);
-}
-
-const weights = memory(8 * MiB), state = memory(16 * MiB);
+const weights = sharedMemory64(8 * MiB), state = sharedMemory64(16 * MiB);
 const init = {
   weights,
   state,

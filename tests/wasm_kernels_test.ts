@@ -14,20 +14,11 @@ import type { KernelBackend, MatrixRef } from "../lib/kernels/backend.ts";
 import { F16_TO_F32 } from "../lib/kernels/f16.ts";
 import { createBackend } from "../lib/kernels/steps.ts";
 import type { FloatStorageType } from "../lib/tensor/storage.ts";
+import { sharedMemory64 } from "../lib/tensor/weights_memory.ts";
 
 const MiB = 2 ** 20;
 
-function memory(bytes: number): WebAssembly.Memory {
-  const pages = BigInt(Math.ceil(bytes / 65536));
-  return new WebAssembly.Memory({
-    initial: pages,
-    maximum: pages,
-    shared: true,
-    address: "i64",
-  } as unknown as WebAssembly.MemoryDescriptor);
-}
-
-const weights = memory(16 * MiB), state = memory(16 * MiB);
+const weights = sharedMemory64(16 * MiB), state = sharedMemory64(16 * MiB);
 const init = {
   weights,
   state,

@@ -24,7 +24,7 @@
  */
 
 import { MappingError } from "../errors.ts";
-import { MAX_MEMORY_BYTES } from "../tensor/weights_memory.ts";
+import { MAX_MEMORY_BYTES, sharedMemory64 } from "../tensor/weights_memory.ts";
 
 /** The sizes a {@linkcode RunState} is built from. */
 export interface StateSizes {
@@ -151,14 +151,7 @@ export class RunState {
         { fix: "pass a shorter --context" },
       );
     }
-    const pages = Math.ceil(layout.bytes / 65536);
-    const memory = new WebAssembly.Memory({
-      initial: BigInt(pages),
-      maximum: BigInt(pages),
-      shared: true,
-      address: "i64",
-    } as unknown as WebAssembly.MemoryDescriptor);
-    return new RunState(memory, sizes, layout);
+    return new RunState(sharedMemory64(layout.bytes), sizes, layout);
   }
 
   /**

@@ -97,13 +97,7 @@ export class WeightsMemory implements Disposable {
         { path: paths[0], fix: "use a smaller model, or a quantized GGUF file of it" },
       );
     }
-    const pages = Math.max(1, total / WASM_PAGE_BYTES);
-    const memory = new WebAssembly.Memory({
-      initial: BigInt(pages),
-      maximum: BigInt(pages),
-      shared: true,
-      address: "i64",
-    } as unknown as WebAssembly.MemoryDescriptor);
+    const memory = sharedMemory64(Math.max(WASM_PAGE_BYTES, total));
     const placements: Placement[] = [];
     try {
       for (let i = 0; i < paths.length; i++) {
@@ -150,4 +144,22 @@ export class WeightsMemory implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * A shared 64-bit WebAssembly memory of fixed size (what the weights, the run state and the
+ * kernels' tests all use): shared so that every worker reads the same bytes, 64-bit so that it
+ * may pass 4 GiB.
+ *
+ * @param bytes Its size, rounded up to whole 64 KiB pages.
+ * @returns The memory.
+ */
+export function sharedMemory64(bytes: number): WebAssembly.Memory {
+  const pages = BigInt(Math.ceil(bytes / WASM_PAGE_BYTES));
+  return new WebAssembly.Memory({
+    initial: pages,
+    maximum: pages,
+    shared: true,
+    address: "i64",
+  } as unknown as WebAssembly.MemoryDescriptor);
 }
