@@ -6,7 +6,7 @@
  * `tests/fixtures/fuzz_findings/<target>/`, which the test suite replays.
  *
  * ```text
- * deno task fuzz [--target zip|pickle|pth|params|tokenizer|safetensors] [--seconds N]
+ * deno task fuzz [--target zip|pickle|pth|params|tokenizer|safetensors|gguf] [--seconds N]
  *                [--cases N] [--seed S] [--timeout-ms N] [--no-save]
  * ```
  *

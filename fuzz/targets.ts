@@ -24,6 +24,9 @@ import { fileURLToPath } from "node:url";
 import { CheckpointError } from "../lib/errors.ts";
 import { loadPickle, type PickleCallable } from "../lib/formats/pickle.ts";
 import { readPth } from "../lib/formats/pth.ts";
+import { readGguf } from "../lib/formats/gguf.ts";
+import { ggmlType } from "../lib/formats/gguf_types.ts";
+import { gguf, layoutGguf } from "../lib/formats/gguf_writer.ts";
 import { readSafetensors } from "../lib/formats/safetensors.ts";
 import { parseSafetensorsIndex } from "../lib/formats/safetensors_index.ts";
 import { readZipDirectory, storedEntryBytes } from "../lib/formats/zip.ts";
@@ -249,6 +252,44 @@ function runSafetensors(bytes: Uint8Array): void {
   }
 }
 
+/**
+ * Small GGUF files built by our writer's layout (the tests write their GGUF files at run time,
+ * so none is committed): llama metadata with arrays and strings, an f32 and a Q8_0 tensor, and
+ * the same with another alignment.
+ */
+function ggufSeeds(): Seed[] {
+  const metadata = [
+    ["general.architecture", gguf.string("llama")],
+    ["llama.block_count", gguf.uint32(1)],
+    ["llama.embedding_length", gguf.uint32(32)],
+    ["llama.rope.freq_base", gguf.float32(500000)],
+    ["tokenizer.ggml.model", gguf.string("gpt2")],
+    ["tokenizer.ggml.tokens", gguf.array("string", ["a", "b", "Ġc", "<|begin_of_text|>"])],
+    ["tokenizer.ggml.token_type", gguf.array("int32", [1, 1, 1, 3])],
+    ["tokenizer.ggml.merges", gguf.array("string", ["a b"])],
+  ] as const;
+  const tensors = [
+    { name: "token_embd.weight", type: ggmlType("F32"), shape: [4, 8] },
+    { name: "blk.0.attn_q.weight", type: ggmlType("Q8_0"), shape: [2, 32] },
+  ];
+  return [32, 64].map((alignment) => {
+    const layout = layoutGguf(metadata, tensors, alignment);
+    const bytes = new Uint8Array(layout.fileBytes);
+    bytes.set(layout.header);
+    for (let i = layout.header.length; i < bytes.length; i++) bytes[i] = (i * 37) & 0x7f;
+    return { name: `gguf written by layoutGguf, alignment ${alignment}`, bytes };
+  });
+}
+
+function runGguf(bytes: Uint8Array): void {
+  const file = readGguf(bytes, "fuzz.gguf");
+  for (const t of file.tensors.values()) {
+    if (t.byteOffset < file.dataOffset || t.byteOffset + t.byteLength > bytes.length) {
+      throw new Error(`accepted tensor outside the file`);
+    }
+  }
+}
+
 /** Every target by name. */
 export const TARGETS: ReadonlyMap<string, Target> = new Map<string, Target>([
   ["zip", {
@@ -324,5 +365,11 @@ export const TARGETS: ReadonlyMap<string, Target> = new Map<string, Target>([
       return withHeader(seed, mutateJson(seed.subarray(8, 8 + length), random));
     },
     run: runSafetensors,
+  }],
+  ["gguf", {
+    name: "gguf",
+    seeds: ggufSeeds,
+    mutate: mutateBytes,
+    run: runGguf,
   }],
 ]);

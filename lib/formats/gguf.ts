@@ -28,6 +28,7 @@
  */
 
 import { CheckpointError } from "../errors.ts";
+import { excerpt } from "./excerpt.ts";
 import {
   ggmlBytes,
   ggmlTypeById,
@@ -137,11 +138,12 @@ export function readGguf(bytes: Uint8Array, path: string): GgufFile {
   const metadata = new Map<string, GgufValue>();
   for (let i = 0; i < metadataCount; i++) {
     const key = r.string(`metadata key ${i}`);
-    const typeId = r.u32(`the type of "${key}"`);
+    const label = excerpt(key); // the key as messages may quote it
+    const typeId = r.u32(`the type of ${label}`);
     const type = TYPE_NAMES.get(typeId);
-    if (type === undefined) r.fail(`metadata "${key}" has unknown value type ${typeId}`);
-    if (metadata.has(key)) r.fail(`metadata key "${key}" appears twice`);
-    metadata.set(key, r.value(type!, key));
+    if (type === undefined) r.fail(`metadata ${label} has unknown value type ${typeId}`);
+    if (metadata.has(key)) r.fail(`metadata key ${label} appears twice`);
+    metadata.set(key, r.value(type!, label));
   }
 
   const alignmentValue = metadata.get("general.alignment");
@@ -158,40 +160,41 @@ export function readGguf(bytes: Uint8Array, path: string): GgufFile {
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = r.string(`the name of tensor ${i}`);
-    if (names.has(name)) r.fail(`tensor "${name}" appears twice`);
+    const label = excerpt(name); // the name as messages may quote it
+    if (names.has(name)) r.fail(`tensor ${label} appears twice`);
     names.add(name);
-    const nDims = r.u32(`the dimension count of tensor "${name}"`);
+    const nDims = r.u32(`the dimension count of tensor ${label}`);
     if (nDims < 1 || nDims > MAX_DIMS) {
-      r.fail(`tensor "${name}" has ${nDims} dimensions; expected 1 to ${MAX_DIMS}`);
+      r.fail(`tensor ${label} has ${nDims} dimensions; expected 1 to ${MAX_DIMS}`);
     }
     const ne: number[] = [];
     let elements = 1;
     for (let d = 0; d < nDims; d++) {
-      const n = r.u64(`dimension ${d} of tensor "${name}"`);
-      if (n < 1) r.fail(`tensor "${name}" has an empty dimension (ne[${d}] = 0)`);
+      const n = r.u64(`dimension ${d} of tensor ${label}`);
+      if (n < 1) r.fail(`tensor ${label} has an empty dimension (ne[${d}] = 0)`);
       elements *= n;
       if (elements > bytes.length * 8) {
-        r.fail(`tensor "${name}" has more elements than the file could hold (ne = ${ne}, ${n}…)`);
+        r.fail(`tensor ${label} has more elements than the file could hold (ne = ${ne}, ${n}…)`);
       }
       ne.push(n);
     }
-    const typeId = r.u32(`the type of tensor "${name}"`);
+    const typeId = r.u32(`the type of tensor ${label}`);
     const type = ggmlTypeById(typeId);
     if (type === undefined) {
-      r.fail(`tensor "${name}" has unknown ggml type id ${typeId}`, {
+      r.fail(`tensor ${label} has unknown ggml type id ${typeId}`, {
         fix: "the file may come from a newer llama.cpp than llama-bolts knows",
       });
     }
     if (ne[0] % type!.blockElements !== 0) {
       r.fail(
-        `tensor "${name}": rows of ${ne[0]} elements are not whole ${type!.name} blocks of ` +
+        `tensor ${label}: rows of ${ne[0]} elements are not whole ${type!.name} blocks of ` +
           `${type!.blockElements}`,
       );
     }
-    const offset = r.u64(`the offset of tensor "${name}"`);
+    const offset = r.u64(`the offset of tensor ${label}`);
     if (offset % alignment !== 0) {
       r.fail(
-        `tensor "${name}" is misaligned: its data offset ${offset} is not a multiple of the ` +
+        `tensor ${label} is misaligned: its data offset ${offset} is not a multiple of the ` +
           `alignment ${alignment}`,
       );
     }
@@ -205,7 +208,7 @@ export function readGguf(bytes: Uint8Array, path: string): GgufFile {
     const byteOffset = dataOffset + offset;
     if (byteOffset + byteLength > bytes.length) {
       throw new CheckpointError(
-        `tensor "${name}" lies past the end of the file: its data ends at byte ` +
+        `tensor ${excerpt(name)} lies past the end of the file: its data ends at byte ` +
           `${byteOffset + byteLength}, the file has ${bytes.length}`,
         { path, fix: "the file is truncated: download or convert it again" },
       );
@@ -343,23 +346,23 @@ class HeaderReader {
     }
   }
 
-  value(type: GgufValueType, key: string): GgufValue {
-    if (type !== "array") return { type, value: this.scalar(type, key) };
-    const itemTypeId = this.u32(`the item type of "${key}"`);
+  value(type: GgufValueType, label: string): GgufValue {
+    if (type !== "array") return { type, value: this.scalar(type, label) };
+    const itemTypeId = this.u32(`the item type of ${label}`);
     const itemType = TYPE_NAMES.get(itemTypeId);
-    if (itemType === undefined) this.fail(`array "${key}" has unknown item type ${itemTypeId}`);
+    if (itemType === undefined) this.fail(`array ${label} has unknown item type ${itemTypeId}`);
     if (itemType === "array") {
-      this.fail(`array "${key}" holds arrays, which llama-bolts does not read`);
+      this.fail(`array ${label} holds arrays, which llama-bolts does not read`);
     }
     const scalarType = itemType as GgufScalarType;
-    const length = this.count(`the length of array "${key}"`, SCALAR_BYTES[scalarType]);
-    return { type: "array", itemType: scalarType, value: this.items(scalarType, length, key) };
+    const length = this.count(`the length of array ${label}`, SCALAR_BYTES[scalarType]);
+    return { type: "array", itemType: scalarType, value: this.items(scalarType, length, label) };
   }
 
   items(
     type: GgufScalarType,
     n: number,
-    key: string,
+    label: string,
   ): ArrayLike<number | bigint | boolean | string> {
     const size = SCALAR_BYTES[type];
     const copy = <T>(make: (buffer: ArrayBuffer) => T): T => {
@@ -392,13 +395,13 @@ class HeaderReader {
       case "bool":
         return Array.from(copy((b) => new Uint8Array(b)), (v) => v !== 0);
       case "string":
-        return this.#shortStrings(n) ?? this.#strings(n, key);
+        return this.#shortStrings(n) ?? this.#strings(n, label);
     }
   }
 
-  #strings(n: number, key: string): string[] {
+  #strings(n: number, label: string): string[] {
     const out = new Array<string>(n);
-    for (let i = 0; i < n; i++) out[i] = this.string(`item ${i} of "${key}"`);
+    for (let i = 0; i < n; i++) out[i] = this.string(`item ${i} of ${label}`);
     return out;
   }
 
@@ -449,10 +452,10 @@ class HeaderReader {
     return out;
   }
 
-  scalar(type: GgufScalarType, key: string): number | bigint | boolean | string {
-    if (type === "string") return this.string(`the value of "${key}"`);
+  scalar(type: GgufScalarType, label: string): number | bigint | boolean | string {
+    if (type === "string") return this.string(`the value of ${label}`);
     const size = SCALAR_BYTES[type];
-    this.need(size, `the value of "${key}"`);
+    this.need(size, `the value of ${label}`);
     const v = this.view, at = this.at;
     this.at += size;
     switch (type) {
