@@ -27,7 +27,7 @@ import type { BlockStorageType } from "../../tensor/storage.ts";
 import type { Expr, FunctionBuilder, Local } from "../../wasm/module.ts";
 import { f32, f32x4, i16x8, i32, i32x4, i8x16, v128 } from "../../wasm/ops.ts";
 import { f16TopToF32, type KernelTarget, madd } from "./matmul.ts";
-import { RECORD, RECORD_BYTES } from "./quantize_x.ts";
+import { RECORD, RECORD_BYTES, type RecordForm } from "./quantize_x.ts";
 
 /** What a format's emitter sees of the tile it works for. */
 export interface BlockTile {
@@ -48,9 +48,10 @@ export interface BlockFormat {
   readonly superBytes: number;
   /**
    * How the body reads the activations: `q8` records, `q8_wide` records (xq as int16, for
-   * Q8_0), or `f32`: X itself, 128 bytes per 32 floats (the float32 variant measured against).
+   * Q8_0), `q8_k` records (with super-block sums, for the K-quants), or `f32`: X itself, 128
+   * bytes per 32 floats (the float32 variant measured against).
    */
-  readonly activations: "q8" | "q8_wide" | "f32";
+  readonly activations: RecordForm | "f32";
   /** Adds one super-block of every row of the tile to its accumulators. */
   emit(f: FunctionBuilder, tile: BlockTile): void;
 }
@@ -100,17 +101,22 @@ function wideDot(_t: KernelTarget, xq: Expr, q: Expr, c: Expr): Expr {
 const NIBBLE = () => v128.const(new Array(16).fill(0x0f));
 const splat8 = (byte: number) => v128.const(new Array(16).fill(byte));
 
-/** Low (`high` false) or high nibbles of 16 bytes. */
+/**
+ * Low (`high` false) or high nibbles of 16 bytes. The shifts here and in `bitTo` are 16-bit
+ * (`i16x8`): x86 has no byte shift, so V8 builds each `i8x16` shift from a 16-bit one and a
+ * mask it makes anew every time, while the mask applied after the shift already clears every
+ * bit that crossed from the neighbouring byte.
+ */
 function nibbles(raw: Expr, high: boolean): Expr {
-  return high ? i8x16.shrU(raw, i32.const(4)) : v128.and(raw, NIBBLE());
+  return v128.and(high ? i16x8.shrU(raw, i32.const(4)) : raw, NIBBLE());
 }
 
-/** Bit `bit` of each byte of `bytes`, moved to bit `to` (the others cleared). */
+/** Bits `bit … bit + width − 1` of each byte of `bytes`, moved to bit `to` (the others cleared). */
 function bitTo(bytes: Expr, bit: number, to: number, width = 1): Expr {
   const moved = bit < to
-    ? i8x16.shl(bytes, i32.const(to - bit))
+    ? i16x8.shl(bytes, i32.const(to - bit))
     : bit > to
-    ? i8x16.shrU(bytes, i32.const(bit - to))
+    ? i16x8.shrU(bytes, i32.const(bit - to))
     : bytes;
   return v128.and(moved, splat8(((1 << width) - 1) << to));
 }
@@ -133,6 +139,8 @@ const Q8_0: BlockFormat = {
   activations: "q8_wide",
   emit(f, { target: t, wp, xp, acc }) {
     const d = f.temp("ds", "f32");
+    // (Measured the same: the token's 64 bytes held in locals across the rows; two 16-byte
+    // loads widened in registers instead of four widening loads.)
     wp.forEach((w, i) => {
       f.set(d, halfScalar(t, w, 0));
       xp.forEach((x, k) => {
@@ -174,11 +182,13 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
           f.set(q1, v128.or(q1, fifth(2)));
         }
         xp.forEach((x, k) => {
-          const c = i32x4.shl(xload(t, x, 0, RECORD.sums), i32.const(offset === 8 ? 3 : 4));
-          const dot = i32x4.add(
-            dotPair(t, xload(t, x, 0, 0), q0, xload(t, x, 0, 16), q1),
-            c,
-          );
+          const [xlo, xhi, sums] = [
+            xload(t, x, 0, 0),
+            xload(t, x, 0, 16),
+            xload(t, x, 0, RECORD.sums),
+          ];
+          const c = i32x4.shl(sums, i32.const(offset === 8 ? 3 : 4));
+          const dot = i32x4.add(dotPair(t, xlo, q0, xhi, q1), c);
           f.set(acc[i][k], accumulate(t, acc[i][k], dot, d, x));
         });
       });
@@ -220,14 +230,14 @@ function kFormat(fifth: boolean): BlockFormat {
   return {
     superElements: 256,
     superBytes: fifth ? 176 : 144,
-    activations: "q8",
+    activations: "q8_k",
     emit(f, { target: t, wp, xp, acc }) {
       const raw = f.temp("raw", "v128"), sm = f.temp("sm", "v128");
       // d · sc for sub-blocks 0–3 and 4–7, dmin · m likewise, four float lanes each.
       const sd = [f.temp("sd0", "v128"), f.temp("sd1", "v128")];
       const md = [f.temp("md0", "v128"), f.temp("md1", "v128")];
       const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
-      const sdg = f.temp("sdg", "v128"), mdg = f.temp("mdg", "v128");
+      const sdg = f.temp("sdg", "v128");
       wp.forEach((w, i) => {
         f.set(sm, kScalesMins(t, w, raw, f));
         const d = f32x4.splat(halfScalar(t, w, 0)), dmin = f32x4.splat(halfScalar(t, w, 2));
@@ -240,10 +250,22 @@ function kFormat(fifth: boolean): BlockFormat {
         f.set(raw, dmin);
         f.set(md[0], f32x4.mul(floats(mins, false), raw));
         f.set(md[1], f32x4.mul(floats(mins, true), raw));
+        // − Σ_g dmin · m_g · dx_g · Σ xq_g, once per super-block: lane g of md[0] and md[1]
+        // meets lane g of record 0's super-block sums (the lanes are added at the end).
+        xp.forEach((x, k) => {
+          for (const half of [0, 1]) {
+            const sums = v128.load(t.state, x, RECORD.superSums + 16 * half);
+            f.set(
+              acc[i][k],
+              t.fma
+                ? f32x4.relaxedNmadd(md[half], sums, acc[i][k])
+                : f32x4.sub(acc[i][k], f32x4.mul(md[half], sums)),
+            );
+          }
+        });
         for (let g = 0; g < 8; g++) {
           const c = g >> 1, high = (g & 1) === 1;
           f.set(sdg, broadcast(sd[g >> 2], g & 3));
-          f.set(mdg, broadcast(md[g >> 2], g & 3));
           for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
             let v = nibbles(v128.load(t.weights, w, qs + 32 * c + half), high);
             // Q5_K: bit g of qh[l] is the fifth bit of element l of sub-block g.
@@ -254,14 +276,6 @@ function kFormat(fifth: boolean): BlockFormat {
             const dot = dotPair(t, xload(t, x, g, 0), q0, xload(t, x, g, 16), q1);
             const dx = v128.load32Splat(t.state, x, RECORD_BYTES * g + RECORD.dx);
             f.set(acc[i][k], madd(t, f32x4.convertI32x4S(dot), f32x4.mul(sdg, dx), acc[i][k]));
-            // − dmin · m · dx · Σ xq, in lane 0
-            const sum = v128.load32Zero(t.state, x, RECORD_BYTES * g + RECORD.sum);
-            f.set(
-              acc[i][k],
-              t.fma
-                ? f32x4.relaxedNmadd(mdg, sum, acc[i][k])
-                : f32x4.sub(acc[i][k], f32x4.mul(mdg, sum)),
-            );
           });
         }
       });
@@ -273,11 +287,12 @@ function kFormat(fifth: boolean): BlockFormat {
 const Q6_K: BlockFormat = {
   superElements: 256,
   superBytes: 210,
-  activations: "q8",
+  activations: "q8_k",
   emit(f, { target: t, wp, xp, acc }) {
     const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
     const s0 = f.temp("s0", "v128"), s1 = f.temp("s1", "v128");
     const scales = [f.temp("sc0", "v128"), f.temp("sc1", "v128")];
+    const offset = f.temp("offset", "v128");
     wp.forEach((w, i) => {
       f.set(d, halfScalar(t, w, 208));
       if (t.fma) {
@@ -285,6 +300,25 @@ const Q6_K: BlockFormat = {
         f.set(scales[1], v128.load(t.weights, w, 192));
         f.set(scales[0], i16x8.extendLowI8x16S(scales[1]));
         f.set(scales[1], i16x8.extendHighI8x16S(scales[1]));
+        // The offset, once per super-block: − 32 · d · Σ_j sc_j · (dx · Σ xq) over the 16
+        // sub-blocks j, the sums from records 1 and 2 (four per vector, lanes added at the end).
+        xp.forEach((x, k) => {
+          f.set(offset, v128.i32x4(0));
+          for (let j = 0; j < 4; j++) {
+            const v = scales[j >> 1];
+            const sc = j & 1 ? i32x4.extendHighI16x8S(v) : i32x4.extendLowI16x8S(v);
+            const sums = v128.load(
+              t.state,
+              x,
+              RECORD_BYTES * (1 + (j >> 1)) + RECORD.superSums + 16 * (j & 1),
+            );
+            f.set(offset, madd(t, f32x4.convertI32x4S(sc), sums, offset));
+          }
+          f.set(
+            acc[i][k],
+            f32x4.relaxedNmadd(offset, f32x4.splat(f32.mul(d, f32.const(32))), acc[i][k]),
+          );
+        });
       }
       // Record g holds weights 32g … 32g + 31 = 128c + 32k + l, sub-blocks 2g and 2g + 1.
       for (let g = 0; g < 8; g++) {
@@ -296,9 +330,9 @@ const Q6_K: BlockFormat = {
         }
         const scale = (k: number) => i32.load8S(t.weights, w, 192 + 2 * g + k);
         if (t.fma) {
-          // Σ sc · (q − 32) · xq: 8-bit products in 16-bit pairs, 32 · (pair of xq) taken off
-          // in 16 bits (|·| ≤ 2 · 32 · 127), then one 16-bit dot product with the scale,
-          // broadcast from the row's scales widened once per super-block.
+          // Σ sc · q · xq: 8-bit products in 16-bit pairs (each at most 2 · 63 · 127), then one
+          // 16-bit dot product with the scale, broadcast from the row's scales widened once per
+          // super-block; the offset 32 was taken off above.
           const lane = (k: number) => {
             const l = (2 * g + k) & 7;
             const bytes = [2 * l, 2 * l + 1];
@@ -314,15 +348,9 @@ const Q6_K: BlockFormat = {
         xp.forEach((x, j) => {
           let dot: Expr;
           if (t.fma) {
-            const half = (xq: number, q: Local, pairs: number, sc: Local) =>
-              i32x4.dotI16x8S(
-                i16x8.sub(
-                  i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, xq), q),
-                  xload(t, x, g, pairs),
-                ),
-                sc,
-              );
-            dot = i32x4.add(half(0, q0, RECORD.pairsLow, s0), half(16, q1, RECORD.pairsHigh, s1));
+            const half = (xq: number, q: Local, sc: Local) =>
+              i32x4.dotI16x8S(i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, xq), q), sc);
+            dot = i32x4.add(half(0, q0, s0), half(16, q1, s1));
           } else {
             const c32 = (field: number) => i32x4.shl(xload(t, x, g, field), i32.const(5));
             const lo = i32x4.add(dotHalf(t, xload(t, x, g, 0), q0), c32(RECORD.sumsLow));

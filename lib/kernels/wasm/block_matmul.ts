@@ -47,11 +47,21 @@ export interface BlockTilePlan {
 }
 
 /**
- * The measured default: 8 rows per decode tile (8 memory streams; Q8_0 and Q4_0 ≈ 10% faster
- * than 4 rows, the K-quants the same within noise); 2 × 3 prefill tiles (1 × 4 to 4 × 2 all
- * within noise of each other on our machines).
+ * The measured defaults, per type (`bench/block_plan_probe.ts`, one thread, 4096 × 4096, the
+ * same data for every plan): Q8_0 and Q4_0 decode 8 rows per tile (8 memory streams, ~2×
+ * faster than 1 row), but the K-quants' and Q5_0's bodies are large enough that 8 rows spill
+ * V8's 16 vector registers: 1 row decodes Q6_K 2.5× and Q4_K 1.5× faster than 8. Prefill
+ * likewise: 4 × 2 for the small bodies, 1 × 4 or 1 × 6 for the rest (Q6_K 1 × 6: +30% over
+ * 2 × 3).
  */
-export const DEFAULT_BLOCK_TILES: BlockTilePlan = { rows: 2, tokens: 3, vectorRows: 8 };
+export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
+  q8_0: { rows: 4, tokens: 2, vectorRows: 8 },
+  q4_0: { rows: 4, tokens: 2, vectorRows: 8 },
+  q5_0: { rows: 1, tokens: 6, vectorRows: 1 },
+  q4_k: { rows: 1, tokens: 4, vectorRows: 1 },
+  q5_k: { rows: 1, tokens: 6, vectorRows: 1 },
+  q6_k: { rows: 1, tokens: 6, vectorRows: 1 },
+};
 
 /** Activations of the block kernels: 8 bits per 32 (the default), or float32 as they are. */
 export type BlockActivations = "q8" | "f32";
@@ -130,15 +140,13 @@ export function emitBlockMatMul(
   m: ModuleBuilder,
   target: KernelTarget,
   type: BlockStorageType,
-  plan: BlockTilePlan = DEFAULT_BLOCK_TILES,
+  plan: BlockTilePlan = DEFAULT_BLOCK_TILES[type],
   activations: BlockActivations = "q8",
 ): FunctionRef {
   const fmt = activations === "f32" && (type === "q8_0" || type === "q4_0")
     ? FLOAT_BLOCK_FORMATS[type]
     : BLOCK_FORMATS[type];
-  const quantize = fmt.activations === "f32"
-    ? null
-    : emitQuantizeX(m, target, fmt.activations === "q8_wide");
+  const quantize = fmt.activations === "f32" ? null : emitQuantizeX(m, target, fmt.activations);
   const tiles = new Map<string, FunctionRef>();
   const tile = (r: number, b: number) => {
     const key = `${r}x${b}`;

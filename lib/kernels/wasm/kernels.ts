@@ -49,7 +49,7 @@ export interface KernelOptions {
   readonly fma?: boolean;
   /** Tile sizes of the matrix kernels. */
   readonly tiles?: TilePlan;
-  /** Tile sizes of the block-type kernels. */
+  /** Tile sizes of the block-type kernels, for every type (default: each type's own). */
   readonly blockTiles?: BlockTilePlan;
   /** Activations of the Q8_0 and Q4_0 kernels (default `q8`; `f32` for measurements). */
   readonly blockActivations?: BlockActivations;
@@ -93,10 +93,15 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
   emitMatMul(m, target, "bf16", tiles);
   emitMatMul(m, target, "f16", tiles);
   emitMatMul(m, target, "f32", tiles);
-  const blockTiles = options.blockTiles ?? DEFAULT_BLOCK_TILES;
   const wanted = new Set(options.blockTypes ?? BLOCK_TYPES);
   for (const type of BLOCK_TYPES.filter((t) => wanted.has(t))) {
-    emitBlockMatMul(m, target, type, blockTiles, options.blockActivations);
+    emitBlockMatMul(
+      m,
+      target,
+      type,
+      options.blockTiles ?? DEFAULT_BLOCK_TILES[type],
+      options.blockActivations,
+    );
   }
   emitAttention(m, target);
   return m;

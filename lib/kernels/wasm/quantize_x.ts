@@ -13,14 +13,17 @@
  * bytes 48–63  the same for elements 16–31                    (i32 × 4)
  * bytes 64–79  the two added: −Σ over elements 4i … 4i + 3 and 16 + 4i … 19 + 4i
  * bytes 80–83  dx       float32
- * bytes 84–87  dx · Σ xq, the block's sum as the kernels see it (float32)
- * bytes 96–127 32 · (xq[2i] + xq[2i + 1]) for elements 0–15, then 16–31 (i16 × 8 each)
+ * bytes 96–127 (the K-quant form) super-block sums, in the first three records of each 256:
+ *              record 0: dx · Σ xq of each of the 8 records (float32 × 8);
+ *              records 1, 2: dx · Σ xq of each 16-element half of the 8 records (× 16)
  * ```
  *
  * The negated sums let a kernel start an integer dot product from `c · (−Σ xq)` and so compute
- * `Σ (q − c) · xq` for weights stored with an offset `c` (Q4_0: 8; Q6_K: 32) at no extra cost;
- * the lanes are grouped by 4 as the dot products group their products. The pair sums serve
- * Q6_K, whose offset 32 is taken off in 16-bit lanes before each sub-block's scale.
+ * `Σ (q − c) · xq` for weights stored with an offset `c` (Q4_0: 8) at no extra cost; the lanes
+ * are grouped by 4 as the dot products group their products. The super-block sums let the
+ * K-quants take off their minimums (Q4_K, Q5_K: `dmin · m · dx · Σ xq`) and offsets (Q6_K:
+ * `32 · d · sc · dx · Σ xq` per 16) once per super-block, in a few vector multiply-adds,
+ * rather than once per block of 32.
  *
  * @example
  * ```ts
@@ -30,13 +33,13 @@
  * const m = new ModuleBuilder();
  * const memory = { address: "i64", shared: true, minimum: 1, maximum: 65536 } as const;
  * const target = { weights: m.importMemory("weights", memory), state: m.importMemory("state", memory), fma: true };
- * emitQuantizeX(m, target, false);
+ * emitQuantizeX(m, target, "q8");
  * ```
  *
  * @module
  */
 
-import type { FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
+import type { Expr, FunctionRef, Local, ModuleBuilder } from "../../wasm/module.ts";
 import { f32, f32x4, i16x8, i32, i32x4, i64, i8x16, v128 } from "../../wasm/ops.ts";
 import type { KernelTarget } from "./matmul.ts";
 
@@ -49,23 +52,31 @@ export const RECORD = {
   sumsHigh: 48,
   sums: 64,
   dx: 80,
-  sum: 84,
-  pairsLow: 96,
-  pairsHigh: 112,
+  /** Super-block sums (the K-quant form): record 0 of each 8, then records 1 and 2. */
+  superSums: 96,
 } as const;
 
+/** The forms of the records: int8 xq, int16 xq (for Q8_0), or int8 with super-block sums. */
+export type RecordForm = "q8" | "q8_wide" | "q8_k";
+
 /**
- * Emits `quantize_x_q8` (or `quantize_x_q8_wide`): X (tokens, cols) float32 → records at `dst`,
- * `cols / 32` per token. `cols` is a multiple of 32.
+ * Emits `quantize_x_<form>`: X (tokens, cols) float32 → records at `dst`, `cols / 32` per
+ * token. `cols` is a multiple of 32 (of 256 for the K-quant form).
  *
  * @param m The module.
  * @param target Memories and options.
- * @param wide Store xq as int16 (for int8 weights, whose products need 16-bit lanes).
+ * @param form `q8_wide` stores xq as int16 (for int8 weights, whose products need 16-bit
+ *   lanes); `q8_k` adds the super-block sums.
  * @returns The function.
  */
-export function emitQuantizeX(m: ModuleBuilder, target: KernelTarget, wide: boolean): FunctionRef {
+export function emitQuantizeX(
+  m: ModuleBuilder,
+  target: KernelTarget,
+  form: RecordForm,
+): FunctionRef {
   const S = target.state;
-  const name = wide ? "quantize_x_q8_wide" : "quantize_x_q8";
+  const wide = form === "q8_wide";
+  const name = `quantize_x_${form}`;
   const existing = m.functions.find((f) => f.name === name);
   if (existing !== undefined) return existing;
   return m.func(
@@ -105,9 +116,6 @@ export function emitQuantizeX(m: ModuleBuilder, target: KernelTarget, wide: bool
           f.set(hi, i8x16.narrowI16x8S(h[2], h[3]));
           f.emit(v128.store(S, p.dst, lo));
           f.emit(v128.store(S, p.dst, hi, 16));
-          const pairs32 = (b: typeof lo) => i16x8.shl(i16x8.extaddPairwiseI8x16S(b), i32.const(5));
-          f.emit(v128.store(S, p.dst, pairs32(lo), RECORD.pairsLow));
-          f.emit(v128.store(S, p.dst, pairs32(hi), RECORD.pairsHigh));
           const quads = (b: typeof lo) => i32x4.extaddPairwiseI16x8S(i16x8.extaddPairwiseI8x16S(b));
           const zero = v128.i32x4(0);
           f.set(lo, i32x4.sub(zero, quads(lo)));
@@ -119,11 +127,27 @@ export function emitQuantizeX(m: ModuleBuilder, target: KernelTarget, wide: bool
         }
         f.set(a, f32.div(a, f32.const(127)));
         f.emit(f32.store(S, p.dst, a, RECORD.dx));
-        if (!wide) {
-          const lane = (i: number) => i32x4.extractLane(sums, i);
-          const total = i32.add(i32.add(lane(0), lane(1)), i32.add(lane(2), lane(3)));
-          // sums are negated: dx · Σ xq = −dx · Σ lanes
-          f.emit(f32.store(S, p.dst, f32.neg(f32.mul(a, f32.convertI32S(total))), RECORD.sum));
+        if (form === "q8_k") {
+          // Record r of its super-block (k mod 8) writes its sums into records 0, 1 and 2 of
+          // the super-block (the sums are negated: dx · Σ xq = −dx · Σ lanes).
+          const lanes = (v: Local) =>
+            i32.add(
+              i32.add(i32x4.extractLane(v, 0), i32x4.extractLane(v, 1)),
+              i32.add(i32x4.extractLane(v, 2), i32x4.extractLane(v, 3)),
+            );
+          const scaled = (v: Local) => f32.neg(f32.mul(a, f32.convertI32S(lanes(v))));
+          const r = i64.extendI32U(i32.and(k, i32.const(7)));
+          const group = i64.sub(p.dst, i64.mul(r, i64.const(RECORD_BYTES)));
+          const at = (record: number, slot: Expr) =>
+            i64.add(group, i64.add(i64.const(RECORD_BYTES * record), slot));
+          f.emit(f32.store(S, at(0, i64.shl(r, i64.const(2))), scaled(sums), RECORD.superSums));
+          // Half j = 2r + h of the super-block: record 1 + (j >> 3), float (j & 7).
+          const half = i64.add(
+            i64.mul(i64.shrU(r, i64.const(2)), i64.const(RECORD_BYTES)),
+            i64.shl(i64.and(r, i64.const(3)), i64.const(3)),
+          );
+          f.emit(f32.store(S, at(1, half), scaled(lo), RECORD.superSums));
+          f.emit(f32.store(S, at(1, half), scaled(hi), RECORD.superSums + 4));
         }
         f.set(p.x, i64.add(p.x, i64.const(128)));
         f.set(p.dst, i64.add(p.dst, i64.const(RECORD_BYTES)));
@@ -132,6 +156,6 @@ export function emitQuantizeX(m: ModuleBuilder, target: KernelTarget, wide: bool
     `X (tokens, cols) → one ${RECORD_BYTES}-byte record per 32 floats: ` +
       `int${wide ? "16" : "8"} xq = round(x / dx), dx = max |x| / 127${
         wide ? "" : ", and the negated sums of xq by groups of 4"
-      }.`,
+      }${form === "q8_k" ? ", and sums by super-block" : ""}.`,
   );
 }
