@@ -17,8 +17,10 @@
  * instruction. Without relaxed SIMD the 7-bit dot product is done the same way.
  *
  * **Scaling.** Per block of 32: `acc += f32(Σ (q − o) · xq) · (s · dx)`, four lanes at a time;
- * the float16 scales are widened in registers (`f16TopToF32`); Q4_K and Q5_K subtract `mn ·
- * dx · Σ xq` in lane 0, Q6_K combines its two 16-weight sub-blocks in integers first.
+ * the float16 scales are widened in registers. Q4_K and Q5_K subtract their minimums
+ * `dmin · m · dx · Σ xq`, and Q6_K its offset `32 · d · sc · dx · Σ xq`, once per super-block
+ * from the super-block sums of the K-quant records (two and four vector multiply-adds); Q6_K
+ * combines its two 16-weight sub-blocks in integers first.
  *
  * @module
  */
