@@ -1,7 +1,7 @@
 /**
  * Runs fuzz cases with a time and memory limit: each case goes to a runner process
- * (`runner.ts`, started with a capped V8 heap). A case that does not answer in time is a
- * hang (the runner is killed and restarted); a runner that dies is a memory blow-up when V8
+ * (`runner.ts`, started with a capped V8 heap). A case that does not answer in time, having
+ * used that much CPU time, is a hang (the runner is killed and restarted); a runner that dies is a memory blow-up when V8
  * says it ran out of heap, else a crash; a case after which the runner holds more than the
  * resident-memory limit is a memory blow-up too.
  *
@@ -113,6 +113,38 @@ class RunnerProcess {
   }
 }
 
+/** The promise's value, or "timeout" after `ms`. */
+async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((done) => {
+    timer = setTimeout(() => done("timeout"), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * CPU time (user + system) a process has used, in ms, from `/proc/PID/stat` (read with `cat`:
+ * Deno grants other processes' /proc files only to --allow-all); undefined where there is none.
+ */
+async function cpuMs(pid: number): Promise<number | undefined> {
+  try {
+    const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stderr: "null" })
+      .output();
+    if (!out.success) return undefined;
+    const stat = new TextDecoder().decode(out.stdout);
+    // Fields after the command name (which may hold spaces), from field 3: utime and stime
+    // are fields 14 and 15, in clock ticks of 1/100 s.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let pending = "";
@@ -133,6 +165,11 @@ export class CaseRunner implements AsyncDisposable {
   readonly #rssLimitMB: number;
   /** How many times the runner was started. */
   starts = 0;
+
+  /** The runner process's id (undefined between a death and the next case). */
+  get pid(): number | undefined {
+    return this.#process?.child.pid;
+  }
 
   private constructor(limits: RunnerLimits) {
     this.#heapMB = limits.heapMB ?? 1024;
@@ -174,18 +211,24 @@ export class CaseRunner implements AsyncDisposable {
   async run(target: string, bytes: Uint8Array, timeoutMs: number): Promise<CaseResult> {
     const process = this.#process ?? await this.#spawn();
     const started = performance.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((done) => {
-      timer = setTimeout(() => done("timeout"), timeoutMs);
-    });
     let line: string | undefined | "timeout";
     try {
       await process.send(target, bytes);
-      line = await Promise.race([process.next(), timeout]);
+      const answer = process.next();
+      line = await raceTimeout(answer, timeoutMs);
+      // A case is a hang when the runner spends the time computing, not merely waiting: on a
+      // loaded machine (or a paused one) a quick case can take seconds of wall time. So after
+      // the limit, wait one more limit while watching the runner's CPU time (Linux: /proc);
+      // if it used less than half of it, it was starved, not stuck: wait on (up to ten limits).
+      for (let windows = 1; line === "timeout" && windows < 10; windows++) {
+        const before = await cpuMs(process.child.pid);
+        if (before === undefined) break;
+        line = await raceTimeout(answer, timeoutMs);
+        const after = await cpuMs(process.child.pid);
+        if (line !== "timeout" || after === undefined || after - before >= timeoutMs / 2) break;
+      }
     } catch {
       line = undefined; // the process ended while we wrote
-    } finally {
-      clearTimeout(timer);
     }
     const ms = Math.round(performance.now() - started);
     if (line === "timeout") {

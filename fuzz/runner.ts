@@ -19,8 +19,19 @@ const MAX_MESSAGE = 2000;
 // deno-lint-ignore no-control-regex
 const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
 
+/**
+ * Not a fuzz target: the harness's own test of hang detection. Computes (a busy loop) for as
+ * many milliseconds as the input's first four bytes say, little-endian.
+ */
+const SPIN = "spin";
+
 /** Classifies one run. */
 function runCase(target: string, bytes: Uint8Array): { outcome: string; detail: string } {
+  if (target === SPIN) {
+    const until = performance.now() + new DataView(bytes.buffer).getUint32(0, true);
+    while (performance.now() < until) { /* computing */ }
+    return { outcome: "accepted", detail: "" };
+  }
   const found = TARGETS.get(target);
   if (found === undefined) return { outcome: "crash", detail: `no target ${target}` };
   try {

@@ -65,3 +65,37 @@ for (const target of TARGETS.values()) {
     assert.ok(report.counts.clean > 0 && report.counts.accepted > 0, "mutations reach both ends");
   });
 }
+
+/** Four little-endian bytes: how long the runner's `spin` case computes, in ms. */
+const spin = (ms: number) => new Uint8Array(new Uint32Array([ms]).buffer);
+
+Deno.test("fuzz harness: a case that computes past the limit is a hang; a quick one is not", async () => {
+  await using runner = await CaseRunner.start();
+  assert.equal((await runner.run("spin", spin(50), 400)).outcome, "accepted");
+  const stuck = await runner.run("spin", spin(5000), 400);
+  assert.equal(stuck.outcome, "hang");
+  // Found after the limit and one more window of CPU time, not after the case's 5 s.
+  assert.ok(stuck.ms < 2000, `${stuck.ms} ms`);
+  assert.equal((await runner.run("spin", spin(10), 400)).outcome, "accepted");
+});
+
+Deno.test({
+  name: "fuzz harness: a runner paused past the limit (a starved one) is not a hang",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using runner = await CaseRunner.start();
+    const pid = runner.pid!;
+    Deno.kill(pid, "SIGSTOP");
+    const resume = setTimeout(() => Deno.kill(pid, "SIGCONT"), 1200);
+    try {
+      const started = performance.now();
+      const result = await runner.run("spin", spin(20), 300);
+      assert.equal(result.outcome, "accepted", result.detail);
+      const waited = performance.now() - started;
+      assert.ok(waited >= 1000, `answered after ${waited} ms, before the pause ended`);
+    } finally {
+      clearTimeout(resume);
+      Deno.kill(pid, "SIGCONT");
+    }
+  },
+});
