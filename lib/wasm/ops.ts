@@ -256,6 +256,8 @@ export const i16x8 = {
 export const i32x4 = {
   splat: un("i32x4.splat"),
   extractLane: lane("i32x4.extract_lane"),
+  replaceLane: (a: Expr, index: number, value: Expr): Expr =>
+    apply("i32x4.replace_lane", [a, value], { lane: index }),
   extaddPairwiseI16x8S: un("i32x4.extadd_pairwise_i16x8_s"),
   extendLowI16x8S: un("i32x4.extend_low_i16x8_s"),
   extendHighI16x8S: un("i32x4.extend_high_i16x8_s"),

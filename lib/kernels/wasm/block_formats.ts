@@ -123,6 +123,31 @@ function bitTo(bytes: Expr, bit: number, to: number, width = 1): Expr {
   return v128.and(moved, splat8(((1 << width) - 1) << to));
 }
 
+/**
+ * For a decode tile (one token, rows a multiple of 4): each row's `d · dx`, the float16 `d` at
+ * `wp + 0` of four rows at a time widened in one vector, multiplied by the token's `dx` once:
+ * the scale arithmetic of four rows in five vector instructions instead of a dozen scalar and
+ * vector ones per row. Returns, per row, its scale in all four lanes; null for other tiles.
+ */
+function decodeScales(f: FunctionBuilder, tile: BlockTile): Expr[] | null {
+  const { target: t, wp, xp } = tile;
+  if (xp.length !== 1 || wp.length % 4 !== 0) return null;
+  const dx = f.temp("dxs", "v128");
+  f.set(dx, v128.load32Splat(t.state, xp[0], RECORD.dx));
+  const scales: Expr[] = [];
+  for (let g = 0; g < wp.length / 4; g++) {
+    const v = f.temp(`scales${g}`, "v128");
+    let top: Expr = v128.i32x4(0);
+    for (let lane = 0; lane < 4; lane++) {
+      const half = i32.shl(i32.load16U(t.weights, wp[4 * g + lane], 0), i32.const(16));
+      top = i32x4.replaceLane(top, lane, half);
+    }
+    f.set(v, f32x4.mul(f16TopToF32(top), dx));
+    for (let lane = 0; lane < 4; lane++) scales.push(broadcast(v, lane));
+  }
+  return scales;
+}
+
 /** `acc += f32(dot) · (scale · dx)`, `scale` a scalar. */
 function accumulate(t: KernelTarget, acc: Local, dot: Expr, scale: Expr, xp: Expr, record = 0) {
   const dx = f32.load(t.state, xp, RECORD_BYTES * record + RECORD.dx);
@@ -139,17 +164,24 @@ const Q8_0: BlockFormat = {
   superElements: 32,
   superBytes: 34,
   activations: "q8_wide",
-  emit(f, { target: t, wp, xp, acc }) {
+  emit(f, tile) {
+    const { target: t, wp, xp, acc } = tile;
     const d = f.temp("ds", "f32");
     // (Measured the same: the token's 64 bytes held in locals across the rows; two 16-byte
     // loads widened in registers instead of four widening loads.)
+    const scales = decodeScales(f, tile);
     wp.forEach((w, i) => {
-      f.set(d, halfScalar(t, w, 0));
+      if (scales === null) f.set(d, halfScalar(t, w, 0));
       xp.forEach((x, k) => {
         const part = (j: number) =>
           i32x4.dotI16x8S(v128.load8x8S(t.weights, w, 2 + 8 * j), v128.load(t.state, x, 16 * j));
         const dot = i32x4.add(i32x4.add(part(0), part(1)), i32x4.add(part(2), part(3)));
-        f.set(acc[i][k], accumulate(t, acc[i][k], dot, d, x));
+        f.set(
+          acc[i][k],
+          scales === null
+            ? accumulate(t, acc[i][k], dot, d, x)
+            : madd(t, f32x4.convertI32x4S(dot), scales[i], acc[i][k]),
+        );
       });
     });
   },
@@ -161,13 +193,15 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
     superElements: 32,
     superBytes: bytes,
     activations: "q8",
-    emit(f, { target: t, wp, xp, acc }) {
+    emit(f, tile) {
+      const { target: t, wp, xp, acc } = tile;
       const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
       const raw = f.temp("raw", "v128");
       const hb = offset === 16 ? f.temp("hb", "v128") : raw;
       const bits = v128.const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]);
+      const scales = decodeScales(f, tile);
       wp.forEach((w, i) => {
-        f.set(d, halfScalar(t, w, 0));
+        if (scales === null) f.set(d, halfScalar(t, w, 0));
         f.set(raw, v128.load(t.weights, w, qs));
         f.set(q0, nibbles(raw, false));
         f.set(q1, nibbles(raw, true));
@@ -191,7 +225,12 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
           ];
           const c = i32x4.shl(sums, i32.const(offset === 8 ? 3 : 4));
           const dot = i32x4.add(dotPair(t, xlo, q0, xhi, q1), c);
-          f.set(acc[i][k], accumulate(t, acc[i][k], dot, d, x));
+          f.set(
+            acc[i][k],
+            scales === null
+              ? accumulate(t, acc[i][k], dot, d, x)
+              : madd(t, f32x4.convertI32x4S(dot), scales[i], acc[i][k]),
+          );
         });
       });
     },
