@@ -306,6 +306,11 @@ function kFormat(fifth: boolean): BlockFormat {
         });
         for (let g = 0; g < 8; g++) {
           const c = g >> 1, high = (g & 1) === 1;
+          // With one token: d · sc · dx of every record, two vector multiplies per super-block.
+          if (xp.length === 1 && (g & 3) === 0) {
+            const dx = v128.load(t.state, xp[0], RECORD_BYTES * 3 + RECORD.superSums + 4 * g);
+            f.set(sd[g >> 2], f32x4.mul(sd[g >> 2], dx));
+          }
           f.set(sdg, broadcast(sd[g >> 2], g & 3));
           for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
             let v = nibbles(v128.load(t.weights, w, qs + 32 * c + half), high);
@@ -315,8 +320,10 @@ function kFormat(fifth: boolean): BlockFormat {
           }
           xp.forEach((x, k) => {
             const dot = dotPair(t, xload(t, x, g, 0), q0, xload(t, x, g, 16), q1);
-            const dx = v128.load32Splat(t.state, x, RECORD_BYTES * g + RECORD.dx);
-            f.set(acc[i][k], madd(t, f32x4.convertI32x4S(dot), f32x4.mul(sdg, dx), acc[i][k]));
+            const scale = xp.length === 1
+              ? sdg
+              : f32x4.mul(sdg, v128.load32Splat(t.state, x, RECORD_BYTES * g + RECORD.dx));
+            f.set(acc[i][k], madd(t, f32x4.convertI32x4S(dot), scale, acc[i][k]));
           });
         }
       });
@@ -334,8 +341,17 @@ const Q6_K: BlockFormat = {
     const s0 = f.temp("s0", "v128"), s1 = f.temp("s1", "v128");
     const scales = [f.temp("sc0", "v128"), f.temp("sc1", "v128")];
     const offset = f.temp("offset", "v128");
+    const ddx = [f.temp("ddx0", "v128"), f.temp("ddx1", "v128")];
+    const one = xp.length === 1;
     wp.forEach((w, i) => {
       f.set(d, halfScalar(t, w, 208));
+      if (one) {
+        // With one token: d · dx of every record, two vector multiplies per super-block.
+        for (let h = 0; h < 2; h++) {
+          const dx = v128.load(t.state, xp[0], RECORD_BYTES * 3 + RECORD.superSums + 16 * h);
+          f.set(ddx[h], f32x4.mul(dx, f32x4.splat(d)));
+        }
+      }
       if (t.fma) {
         // The 16 int8 scales as int16: sub-blocks 0–7, then 8–15.
         f.set(scales[1], v128.load(t.weights, w, 192));
@@ -398,7 +414,12 @@ const Q6_K: BlockFormat = {
             const hi = i32x4.add(dotHalf(t, xload(t, x, g, 16), q1), c32(RECORD.sumsHigh));
             dot = i32x4.add(i32x4.mul(lo, s0), i32x4.mul(hi, s1));
           }
-          f.set(acc[i][j], accumulate(t, acc[i][j], dot, d, x, g));
+          f.set(
+            acc[i][j],
+            one
+              ? madd(t, f32x4.convertI32x4S(dot), broadcast(ddx[g >> 2], g & 3), acc[i][j])
+              : accumulate(t, acc[i][j], dot, d, x, g),
+          );
         });
       }
     });

@@ -15,7 +15,8 @@
  * bytes 80–83  dx       float32
  * bytes 96–127 (the K-quant form) super-block sums, in the first three records of each 256:
  *              record 0: dx · Σ xq of each of the 8 records (float32 × 8);
- *              records 1, 2: dx · Σ xq of each 16-element half of the 8 records (× 16)
+ *              records 1, 2: dx · Σ xq of each 16-element half of the 8 records (× 16);
+ *              record 3: dx of each of the 8 records
  * ```
  *
  * The negated sums let a kernel start an integer dot product from `c · (−Σ xq)` and so compute
@@ -52,7 +53,7 @@ export const RECORD = {
   sumsHigh: 48,
   sums: 64,
   dx: 80,
-  /** Super-block sums (the K-quant form): record 0 of each 8, then records 1 and 2. */
+  /** Super-block sums (the K-quant form): record 0 of each 8, then records 1 and 2; record 3: dx. */
   superSums: 96,
 } as const;
 
@@ -129,7 +130,7 @@ export function emitQuantizeX(
         f.emit(f32.store(S, p.dst, a, RECORD.dx));
         if (form === "q8_k") {
           // Record r of its super-block (k mod 8) writes its sums into records 0, 1 and 2 of
-          // the super-block (the sums are negated: dx · Σ xq = −dx · Σ lanes).
+          // the super-block (the sums are negated: dx · Σ xq = −dx · Σ lanes), its dx into 3.
           const lanes = (v: Local) =>
             i32.add(
               i32.add(i32x4.extractLane(v, 0), i32x4.extractLane(v, 1)),
@@ -148,6 +149,7 @@ export function emitQuantizeX(
           );
           f.emit(f32.store(S, at(1, half), scaled(lo), RECORD.superSums));
           f.emit(f32.store(S, at(1, half), scaled(hi), RECORD.superSums + 4));
+          f.emit(f32.store(S, at(3, i64.shl(r, i64.const(2))), a, RECORD.superSums));
         }
         f.set(p.x, i64.add(p.x, i64.const(128)));
         f.set(p.dst, i64.add(p.dst, i64.const(RECORD_BYTES)));
