@@ -6,7 +6,7 @@
  * from DRAM. This is how `DEFAULT_BLOCK_TILES` in `lib/kernels/wasm/block_matmul.ts` was chosen.
  *
  * ```text
- * deno run -A bench/block_plan_probe.ts [--types q6_k,q4_0] [--plans 1x1,8x1] [--tokens 1]
+ * deno run -A bench/block_plan_probe.ts [--types q6_k,q4_0,bf16] [--plans 1x1,8x1] [--tokens 1]
  * ```
  *
  * A plan `RxB` is R rows × B tokens per tile; with `--tokens 1` (decode) only R matters.
@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { createBackend } from "../lib/kernels/steps.ts";
 import { compileKernels } from "../lib/kernels/wasm/kernels.ts";
 import { RunState } from "../lib/model/run_state.ts";
-import { type BlockStorageType, storageBytes } from "../lib/tensor/storage.ts";
+import { storageBytes, type StorageType } from "../lib/tensor/storage.ts";
 import { fillRandomF32 } from "./data.ts";
 import { sharedMemory64 } from "../lib/tensor/weights_memory.ts";
 
@@ -37,7 +37,7 @@ const { values } = parseArgs({
     against: { type: "string" },
   },
 });
-const types = values.types.split(",") as BlockStorageType[];
+const types = values.types.split(",") as StorageType[];
 const plans = values.plans.split(",").map((p) => p.split("x").map(Number));
 const tokens = Number(values.tokens);
 const rounds = Number(values.rounds ?? (tokens === 1 ? 40 : 6));

@@ -157,6 +157,28 @@ export class FunctionBuilder {
     return found;
   }
 
+  /**
+   * A constant computed once, at the start of the function, into a local that every use reads:
+   * for constants inside loops. V8 materializes each `v128.const` anew where it is used
+   * (several instructions for most bit patterns) and does not move it out of a loop; measured
+   * 10–20% on the block kernels. The same name returns the same local.
+   *
+   * @param name The local's name.
+   * @param value An expression that reads no local and no memory: a constant.
+   * @returns The local.
+   */
+  hoist(name: string, value: Expr): Local {
+    const found = this.locals.find((l) => l.name === name);
+    if (found !== undefined) return found;
+    if (value.type === null) throw new Error(`hoist $${name}: expected a value, found a statement`);
+    const local = this.local(name, value.type);
+    const prologue: Instr[] = [];
+    value.emit(prologue);
+    prologue.push({ name: "local.set", local });
+    this.code.unshift(...prologue);
+    return local;
+  }
+
   /** `local = value`. */
   set(local: Local, value: Expr): void {
     expectType(value, local.type, `local.set $${local.name}`);

@@ -100,8 +100,16 @@ function wideDot(_t: KernelTarget, xq: Expr, q: Expr, c: Expr): Expr {
   return i32x4.add(c, i32x4.add(low, high));
 }
 
-const NIBBLE = () => v128.const(new Array(16).fill(0x0f));
-const splat8 = (byte: number) => v128.const(new Array(16).fill(byte));
+/**
+ * 16 bytes as a constant vector, computed once at the start of the kernel (`hoist`): V8 builds
+ * a `v128.const` anew at every use, inside the loop.
+ */
+function constant(f: FunctionBuilder, bytes: readonly number[]): Local {
+  const hex = bytes.map((b) => (b & 0xff).toString(16).padStart(2, "0")).join("");
+  return f.hoist(`c${hex}`, v128.const([...bytes]));
+}
+
+const splat8 = (f: FunctionBuilder, byte: number) => constant(f, new Array(16).fill(byte));
 
 /**
  * Low (`high` false) or high nibbles of 16 bytes. The shifts here and in `bitTo` are 16-bit
@@ -109,18 +117,18 @@ const splat8 = (byte: number) => v128.const(new Array(16).fill(byte));
  * mask it makes anew every time, while the mask applied after the shift already clears every
  * bit that crossed from the neighbouring byte.
  */
-function nibbles(raw: Expr, high: boolean): Expr {
-  return v128.and(high ? i16x8.shrU(raw, i32.const(4)) : raw, NIBBLE());
+function nibbles(f: FunctionBuilder, raw: Expr, high: boolean): Expr {
+  return v128.and(high ? i16x8.shrU(raw, i32.const(4)) : raw, splat8(f, 0x0f));
 }
 
 /** Bits `bit … bit + width − 1` of each byte of `bytes`, moved to bit `to` (the others cleared). */
-function bitTo(bytes: Expr, bit: number, to: number, width = 1): Expr {
+function bitTo(f: FunctionBuilder, bytes: Expr, bit: number, to: number, width = 1): Expr {
   const moved = bit < to
     ? i16x8.shl(bytes, i32.const(to - bit))
     : bit > to
     ? i16x8.shrU(bytes, i32.const(bit - to))
     : bytes;
-  return v128.and(moved, splat8(((1 << width) - 1) << to));
+  return v128.and(moved, splat8(f, ((1 << width) - 1) << to));
 }
 
 /**
@@ -142,7 +150,7 @@ function decodeScales(f: FunctionBuilder, tile: BlockTile): Expr[] | null {
       const half = i32.shl(i32.load16U(t.weights, wp[4 * g + lane], 0), i32.const(16));
       top = i32x4.replaceLane(top, lane, half);
     }
-    f.set(v, f32x4.mul(f16TopToF32(top), dx));
+    f.set(v, f32x4.mul(f16TopToF32(top, f), dx));
     for (let lane = 0; lane < 4; lane++) scales.push(broadcast(v, lane));
   }
   return scales;
@@ -198,21 +206,21 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
       const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
       const raw = f.temp("raw", "v128");
       const hb = offset === 16 ? f.temp("hb", "v128") : raw;
-      const bits = v128.const([1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]);
+      const bits = constant(f, [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]);
       const scales = decodeScales(f, tile);
       wp.forEach((w, i) => {
         if (scales === null) f.set(d, halfScalar(t, w, 0));
         f.set(raw, v128.load(t.weights, w, qs));
-        f.set(q0, nibbles(raw, false));
-        f.set(q1, nibbles(raw, true));
+        f.set(q0, nibbles(f, raw, false));
+        f.set(q1, nibbles(f, raw, true));
         if (offset === 16) {
           // Q5_0's fifth bits: bit j of the 32-bit qh, for element j. Byte j >> 3 of qh to
           // lane j, then the lane's own bit tested and turned into 0x10.
           f.set(hb, v128.load32Splat(t.weights, w, 2));
           const fifth = (from: number) => {
             const lanes = [...new Array(8).fill(from), ...new Array(8).fill(from + 1)];
-            const picked = v128.and(i8x16.swizzle(hb, v128.const(lanes)), bits);
-            return v128.and(i8x16.eq(picked, bits), splat8(0x10));
+            const picked = v128.and(i8x16.swizzle(hb, constant(f, lanes)), bits);
+            return v128.and(i8x16.eq(picked, bits), splat8(f, 0x10));
           };
           f.set(q0, v128.or(q0, fifth(0)));
           f.set(q1, v128.or(q1, fifth(2)));
@@ -246,15 +254,18 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
 function kScalesMins(t: KernelTarget, wp: Expr, raw: Local, f: FunctionBuilder): Expr {
   const Z = 0x80; // swizzle index that yields 0
   f.set(raw, v128.load(t.weights, wp, 4));
-  const a = i8x16.swizzle(raw, v128.const([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11]));
-  const b = i8x16.swizzle(raw, v128.const([Z, Z, Z, Z, 0, 1, 2, 3, Z, Z, Z, Z, 4, 5, 6, 7]));
+  const a = i8x16.swizzle(raw, constant(f, [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11]));
+  const b = i8x16.swizzle(raw, constant(f, [Z, Z, Z, Z, 0, 1, 2, 3, Z, Z, Z, Z, 4, 5, 6, 7]));
   const low = [...new Array(4).fill(63), ...new Array(4).fill(15), ...new Array(4).fill(63)];
   const top = f.temp("top", "v128");
   f.set(top, i8x16.shl(i8x16.shrU(b, i32.const(6)), i32.const(4)));
   f.set(raw, a);
   const lowBits = v128.or(
-    v128.and(raw, v128.const([...low, 0, 0, 0, 0])),
-    v128.and(i8x16.shrU(raw, i32.const(4)), v128.const([...new Array(12).fill(0), 15, 15, 15, 15])),
+    v128.and(raw, constant(f, [...low, 0, 0, 0, 0])),
+    v128.and(
+      i8x16.shrU(raw, i32.const(4)),
+      constant(f, [...new Array(12).fill(0), 15, 15, 15, 15]),
+    ),
   );
   return v128.or(lowBits, top);
 }
@@ -313,9 +324,9 @@ function kFormat(fifth: boolean): BlockFormat {
           }
           f.set(sdg, broadcast(sd[g >> 2], g & 3));
           for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
-            let v = nibbles(v128.load(t.weights, w, qs + 32 * c + half), high);
+            let v = nibbles(f, v128.load(t.weights, w, qs + 32 * c + half), high);
             // Q5_K: bit g of qh[l] is the fifth bit of element l of sub-block g.
-            if (fifth) v = v128.or(v, bitTo(v128.load(t.weights, w, 16 + half), g, 4));
+            if (fifth) v = v128.or(v, bitTo(f, v128.load(t.weights, w, 16 + half), g, 4));
             f.set(q, v);
           }
           xp.forEach((x, k) => {
@@ -381,8 +392,8 @@ const Q6_K: BlockFormat = {
       for (let g = 0; g < 8; g++) {
         const c = g >> 2, k = g & 3;
         for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
-          const low = nibbles(v128.load(t.weights, w, 64 * c + 32 * (k & 1) + half), k >= 2);
-          const top = bitTo(v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
+          const low = nibbles(f, v128.load(t.weights, w, 64 * c + 32 * (k & 1) + half), k >= 2);
+          const top = bitTo(f, v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
           f.set(q, v128.or(low, top));
         }
         const scale = (k: number) => i32.load8S(t.weights, w, 192 + 2 * g + k);
@@ -447,8 +458,8 @@ function floatFormat(type: "q8_0" | "q4_0"): BlockFormat {
           for (let k = 0; k < 4; k++) f.set(h[k], v128.load8x8S(t.weights, w, 2 + 8 * k));
         } else {
           f.set(raw, v128.load(t.weights, w, 2));
-          const low = i8x16.sub(nibbles(raw, false), splat8(8));
-          const high = i8x16.sub(nibbles(raw, true), splat8(8));
+          const low = i8x16.sub(nibbles(f, raw, false), splat8(f, 8));
+          const high = i8x16.sub(nibbles(f, raw, true), splat8(f, 8));
           f.set(h[0], i16x8.extendLowI8x16S(low));
           f.set(h[1], i16x8.extendHighI8x16S(low));
           f.set(h[2], i16x8.extendLowI8x16S(high));

@@ -110,8 +110,9 @@ interface GroupFormat {
 const HIGH_HALVES = 0xffff0000 | 0;
 
 /** 16-bit values in the top half of each 32-bit lane: the even (h = 0) or odd (h = 1) ones. */
-function topHalves(raw: Expr, h: 0 | 1): Expr {
-  return h === 0 ? i32x4.shl(raw, i32.const(16)) : v128.and(raw, v128.i32x4(HIGH_HALVES));
+function topHalves(f: FunctionBuilder, raw: Expr, h: 0 | 1): Expr {
+  if (h === 0) return i32x4.shl(raw, i32.const(16));
+  return v128.and(raw, f.hoist("highHalves", v128.i32x4(HIGH_HALVES)));
 }
 
 /**
@@ -123,11 +124,14 @@ function topHalves(raw: Expr, h: 0 | 1): Expr {
  * NaNs, which model weights do not contain, come out as finite values of 2^16 and above.
  *
  * @param top The halves, in the top 16 bits of each lane.
+ * @param f The function, whose start computes the two constants once (`hoist`); without it
+ *   they are built where they are used.
  * @returns The four floats.
  */
-export function f16TopToF32(top: Expr): Expr {
-  const signAndBits = v128.and(i32x4.shrS(top, i32.const(3)), v128.i32x4(0x8fffe000 | 0));
-  return f32x4.mul(signAndBits, v128.f32x4(2 ** 112));
+export function f16TopToF32(top: Expr, f?: FunctionBuilder): Expr {
+  const mask = v128.i32x4(0x8fffe000 | 0), scale = v128.f32x4(2 ** 112);
+  const signAndBits = v128.and(i32x4.shrS(top, i32.const(3)), f?.hoist("f16Mask", mask) ?? mask);
+  return f32x4.mul(signAndBits, f?.hoist("f16Scale", scale) ?? scale);
 }
 
 const FORMATS: { readonly [T in FloatStorageType]: GroupFormat } = {
@@ -136,7 +140,7 @@ const FORMATS: { readonly [T in FloatStorageType]: GroupFormat } = {
     elementBytes: 2,
     evenOdd: true,
     vectors: 1,
-    widen: (_f, raw, h) => topHalves(raw[0], h),
+    widen: (f, raw, h) => topHalves(f, raw[0], h),
     scalar: (_f, t, address) =>
       f32.reinterpretI32(i32.shl(i32.load16U(t.weights, address), i32.const(16))),
   },
@@ -145,10 +149,10 @@ const FORMATS: { readonly [T in FloatStorageType]: GroupFormat } = {
     elementBytes: 2,
     evenOdd: true,
     vectors: 1,
-    widen: (_f, raw, h) => f16TopToF32(topHalves(raw[0], h)),
-    scalar: (_f, t, address) =>
+    widen: (f, raw, h) => f16TopToF32(topHalves(f, raw[0], h), f),
+    scalar: (f, t, address) =>
       f32x4.extractLane(
-        f16TopToF32(i32x4.splat(i32.shl(i32.load16U(t.weights, address), i32.const(16)))),
+        f16TopToF32(i32x4.splat(i32.shl(i32.load16U(t.weights, address), i32.const(16))), f),
         0,
       ),
   },
