@@ -48,17 +48,16 @@ export interface BlockTilePlan {
 
 /**
  * The measured defaults, per type (`bench/block_plan_probe.ts`, one thread, 4096 × 4096, the
- * same data for every plan): Q8_0 and Q4_0 decode 8 rows per tile (8 memory streams, ~2×
- * faster than 1 row), but the K-quants' and Q5_0's bodies are large enough that 8 rows spill
- * V8's 16 vector registers: 1 row decodes Q6_K 2.5× and Q4_K 1.5× faster than 8. Prefill
- * likewise: 4 × 2 for the small bodies, 1 × 4 or 1 × 6 for the rest (Q6_K 1 × 6: +30% over
- * 2 × 3).
+ * same data for every plan): Q8_0, Q4_0 and Q5_0 decode 8 rows per tile (8 memory streams,
+ * 1.3–1.5× faster than 1 row), but a K-quant super-block unpacks into so many vectors that more
+ * than 1 row spills V8's 16 vector registers: 1 row decodes Q6_K 5× and Q4_K 1.8× faster than
+ * 8. Prefill plans are within ~10% of each other for every type (1 × 4 … 4 × 2).
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
   q8_0: { rows: 4, tokens: 2, vectorRows: 8 },
   q4_0: { rows: 4, tokens: 2, vectorRows: 8 },
-  q5_0: { rows: 1, tokens: 6, vectorRows: 1 },
-  q4_k: { rows: 1, tokens: 4, vectorRows: 1 },
+  q5_0: { rows: 1, tokens: 6, vectorRows: 8 },
+  q4_k: { rows: 1, tokens: 6, vectorRows: 1 },
   q5_k: { rows: 1, tokens: 6, vectorRows: 1 },
   q6_k: { rows: 1, tokens: 6, vectorRows: 1 },
 };
