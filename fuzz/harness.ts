@@ -1,9 +1,9 @@
 /**
  * Runs fuzz cases with a time and memory limit: each case goes to a runner process
  * (`runner.ts`, started with a capped V8 heap). A case that does not answer in time, having
- * used that much CPU time, is a hang (the runner is killed and restarted); a runner that dies is a memory blow-up when V8
- * says it ran out of heap, else a crash; a case after which the runner holds more than the
- * resident-memory limit is a memory blow-up too.
+ * used that much CPU time, is a hang (the runner is killed and restarted); a runner that dies
+ * is a memory blow-up when V8 says it ran out of heap, else a crash; a case after which the
+ * runner holds more than the resident-memory limit is a memory blow-up too.
  *
  * @example
  * ```ts

@@ -156,10 +156,23 @@ function decodeScales(f: FunctionBuilder, tile: BlockTile): Expr[] | null {
   return scales;
 }
 
-/** `acc += f32(dot) · (scale · dx)`, `scale` a scalar. */
+/** `acc += f32(dot) · scale`, `scale` the same in all four lanes. */
+function scaleAdd(t: KernelTarget, acc: Local, dot: Expr, scale: Expr): Expr {
+  return madd(t, f32x4.convertI32x4S(dot), scale, acc);
+}
+
+/** `acc += f32(dot) · (scale · dx)`, `scale` a scalar, `dx` that of record `record`. */
 function accumulate(t: KernelTarget, acc: Local, dot: Expr, scale: Expr, xp: Expr, record = 0) {
   const dx = f32.load(t.state, xp, RECORD_BYTES * record + RECORD.dx);
-  return madd(t, f32x4.convertI32x4S(dot), f32x4.splat(f32.mul(scale, dx)), acc);
+  return scaleAdd(t, acc, dot, f32x4.splat(f32.mul(scale, dx)));
+}
+
+/**
+ * Four floats of a super-block field of the K-quant records (see `quantize_x.ts`): record
+ * `record` of the super-block at `xp` (0: sums, 1–2: half sums, 3: dx), floats `4 · quarter …`.
+ */
+function superField(t: KernelTarget, xp: Expr, record: number, quarter: number): Expr {
+  return v128.load(t.state, xp, RECORD_BYTES * record + RECORD.superSums + 16 * quarter);
 }
 
 /** The activation vector at `field` of record `record`. */
@@ -188,7 +201,7 @@ const Q8_0: BlockFormat = {
           acc[i][k],
           scales === null
             ? accumulate(t, acc[i][k], dot, d, x)
-            : madd(t, f32x4.convertI32x4S(dot), scales[i], acc[i][k]),
+            : scaleAdd(t, acc[i][k], dot, scales[i]),
         );
       });
     });
@@ -226,18 +239,13 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
           f.set(q1, v128.or(q1, fifth(2)));
         }
         xp.forEach((x, k) => {
-          const [xlo, xhi, sums] = [
-            xload(t, x, 0, 0),
-            xload(t, x, 0, 16),
-            xload(t, x, 0, RECORD.sums),
-          ];
-          const c = i32x4.shl(sums, i32.const(offset === 8 ? 3 : 4));
-          const dot = i32x4.add(dotPair(t, xlo, q0, xhi, q1), c);
+          const c = i32x4.shl(xload(t, x, 0, RECORD.sums), i32.const(offset === 8 ? 3 : 4));
+          const dot = i32x4.add(dotPair(t, xload(t, x, 0, 0), q0, xload(t, x, 0, 16), q1), c);
           f.set(
             acc[i][k],
             scales === null
               ? accumulate(t, acc[i][k], dot, d, x)
-              : madd(t, f32x4.convertI32x4S(dot), scales[i], acc[i][k]),
+              : scaleAdd(t, acc[i][k], dot, scales[i]),
           );
         });
       });
@@ -306,7 +314,7 @@ function kFormat(fifth: boolean): BlockFormat {
         // meets lane g of record 0's super-block sums (the lanes are added at the end).
         xp.forEach((x, k) => {
           for (const half of [0, 1]) {
-            const sums = v128.load(t.state, x, RECORD.superSums + 16 * half);
+            const sums = superField(t, x, 0, half);
             f.set(
               acc[i][k],
               t.fma
@@ -319,8 +327,7 @@ function kFormat(fifth: boolean): BlockFormat {
           const c = g >> 1, high = (g & 1) === 1;
           // With one token: d · sc · dx of every record, two vector multiplies per super-block.
           if (xp.length === 1 && (g & 3) === 0) {
-            const dx = v128.load(t.state, xp[0], RECORD_BYTES * 3 + RECORD.superSums + 4 * g);
-            f.set(sd[g >> 2], f32x4.mul(sd[g >> 2], dx));
+            f.set(sd[g >> 2], f32x4.mul(sd[g >> 2], superField(t, xp[0], 3, g >> 2)));
           }
           f.set(sdg, broadcast(sd[g >> 2], g & 3));
           for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
@@ -334,7 +341,7 @@ function kFormat(fifth: boolean): BlockFormat {
             const scale = xp.length === 1
               ? sdg
               : f32x4.mul(sdg, v128.load32Splat(t.state, x, RECORD_BYTES * g + RECORD.dx));
-            f.set(acc[i][k], madd(t, f32x4.convertI32x4S(dot), scale, acc[i][k]));
+            f.set(acc[i][k], scaleAdd(t, acc[i][k], dot, scale));
           });
         }
       });
@@ -359,8 +366,7 @@ const Q6_K: BlockFormat = {
       if (one) {
         // With one token: d · dx of every record, two vector multiplies per super-block.
         for (let h = 0; h < 2; h++) {
-          const dx = v128.load(t.state, xp[0], RECORD_BYTES * 3 + RECORD.superSums + 16 * h);
-          f.set(ddx[h], f32x4.mul(dx, f32x4.splat(d)));
+          f.set(ddx[h], f32x4.mul(superField(t, xp[0], 3, h), f32x4.splat(d)));
         }
       }
       if (t.fma) {
@@ -375,11 +381,7 @@ const Q6_K: BlockFormat = {
           for (let j = 0; j < 4; j++) {
             const v = scales[j >> 1];
             const sc = j & 1 ? i32x4.extendHighI16x8S(v) : i32x4.extendLowI16x8S(v);
-            const sums = v128.load(
-              t.state,
-              x,
-              RECORD_BYTES * (1 + (j >> 1)) + RECORD.superSums + 16 * (j & 1),
-            );
+            const sums = superField(t, x, 1 + (j >> 1), j & 1);
             f.set(offset, madd(t, f32x4.convertI32x4S(sc), sums, offset));
           }
           f.set(
@@ -428,7 +430,7 @@ const Q6_K: BlockFormat = {
           f.set(
             acc[i][j],
             one
-              ? madd(t, f32x4.convertI32x4S(dot), broadcast(ddx[g >> 2], g & 3), acc[i][j])
+              ? scaleAdd(t, acc[i][j], dot, broadcast(ddx[g >> 2], g & 3))
               : accumulate(t, acc[i][j], dot, d, x, g),
           );
         });
