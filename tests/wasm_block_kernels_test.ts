@@ -123,6 +123,25 @@ for (const type of TYPES) {
     assert.ok(worst > 0.01, `${type}: worst error ${worst} of the bound`);
   });
 
+  Deno.test(`matmul_${type}: more tokens than one span of activations agree with the twin`, () => {
+    // 2048 columns: 8 KiB of records per token, so 37 tokens take two spans (32 + 5).
+    const cols = 2048, rows = 5, tokens = 37;
+    const w = fillWeights(type, rows, cols, 77);
+    const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+    fillX(tokens * cols, 78);
+    runMatMul(ts, ref, OUT_TS, tokens);
+    runMatMul(wasm, ref, OUT_WASM, tokens);
+    for (let t = 0; t < tokens; t++) {
+      for (let r = 0; r < rows; r++) {
+        const got = floats[OUT_WASM / 4 + t * rows + r], want = floats[OUT_TS / 4 + t * rows + r];
+        assert.ok(
+          Math.abs(got - want) <= bound(w, cols, r, t),
+          `${type} [${t}, ${r}]: ${got} vs ${want}`,
+        );
+      }
+    }
+  });
+
   Deno.test(`matmul_${type}: any row split and any batch give the same bits`, () => {
     const cols = 3 * block, rows = 11, tokens = 5;
     fillWeights(type, rows, cols, 5);

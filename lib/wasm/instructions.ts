@@ -218,6 +218,7 @@ export const INSTRUCTIONS = {
   "f64x2.splat": simd(0x14, "f64 > v128"),
   "i8x16.extract_lane_u": simd(0x16, "v128 > i32", "lane"),
   "i16x8.extract_lane_u": simd(0x19, "v128 > i32", "lane"),
+  "i16x8.replace_lane": simd(0x1a, "v128 i32 > v128", "lane"),
   "i32x4.extract_lane": simd(0x1b, "v128 > i32", "lane"),
   "i32x4.replace_lane": simd(0x1c, "v128 i32 > v128", "lane"),
   "i64x2.extract_lane": simd(0x1d, "v128 > i64", "lane"),

@@ -234,6 +234,8 @@ export const i8x16 = {
 export const i16x8 = {
   splat: un("i16x8.splat"),
   extractLaneU: lane("i16x8.extract_lane_u"),
+  replaceLane: (a: Expr, index: number, value: Expr): Expr =>
+    apply("i16x8.replace_lane", [a, value], { lane: index }),
   /** 8 signed 32-bit lanes of `a ‖ b` to 16 bits, saturating. */
   narrowI32x4S: bin("i16x8.narrow_i32x4_s"),
   extaddPairwiseI8x16S: un("i16x8.extadd_pairwise_i8x16_s"),

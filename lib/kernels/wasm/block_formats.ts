@@ -16,11 +16,16 @@
  * (`v128.load8x8_s`) and meet activations kept as int16 in `i32x4.dot_i16x8_s`, 8 products per
  * instruction. Without relaxed SIMD the 7-bit dot product is done the same way.
  *
- * **Scaling.** Per block of 32: `acc += f32(Σ (q − o) · xq) · (s · dx)`, four lanes at a time;
- * the float16 scales are widened in registers. Q4_K and Q5_K subtract their minimums
- * `dmin · m · dx · Σ xq`, and Q6_K its offset `32 · d · sc · dx · Σ xq`, once per super-block
- * from the super-block sums of the K-quant records (two and four vector multiply-adds); Q6_K
- * combines its two 16-weight sub-blocks in integers first.
+ * **Scaling.** Q8_0, Q4_0 and Q5_0 are in the *row-lane* form ({@linkcode LaneFormat}): per
+ * block of 32, the exact integer sums of four rows are gathered into the four lanes of one
+ * vector, then `acc += f32(Σ (q − o) · xq) · (d · dx)` once for the four rows (their `d`
+ * widened together). Measured against the row form it replaced (four partial sums per row, a
+ * conversion, a broadcast scale and a multiply-add per row and block), in one process on the
+ * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. The K-quants keep the row
+ * form: Q4_K and Q5_K subtract their minimums `dmin · m · dx · Σ xq`, and Q6_K its offset
+ * `32 · d · sc · dx · Σ xq`, once per super-block from the super-block sums of the K-quant
+ * records (two and four vector multiply-adds); Q6_K combines its two 16-weight sub-blocks in
+ * integers first.
  *
  * @module
  */
@@ -42,7 +47,7 @@ export interface BlockTile {
   readonly acc: readonly (readonly Local[])[];
 }
 
-/** One block type's SIMD kernel body. */
+/** One block type's SIMD kernel body, in one of two forms. */
 export interface BlockFormat {
   /** Weights of one super-block (32 or 256). */
   readonly superElements: number;
@@ -54,8 +59,101 @@ export interface BlockFormat {
    * bytes per 32 floats (the float32 variant measured against).
    */
   readonly activations: RecordForm | "f32";
-  /** Adds one super-block of every row of the tile to its accumulators. */
-  emit(f: FunctionBuilder, tile: BlockTile): void;
+  /**
+   * Row form: adds one super-block of every row of the tile to its accumulators, four partial
+   * sums per row and token ({@linkcode BlockTile}).
+   */
+  readonly emit?: (f: FunctionBuilder, tile: BlockTile) => void;
+  /** Row-lane form, for blocks of 32 with their float16 `d` at byte 0 ({@linkcode LaneTile}). */
+  readonly lanes?: LaneFormat;
+}
+
+/**
+ * A block type in the row-lane form: the tile sums each row's integer dot product across its
+ * lanes and gathers four rows into the lanes of one vector (lane r: row r), so the offset, the
+ * conversion to float, the scale `d · dx` and the multiply-add are done once for four rows
+ * instead of once per row, and no scale is broadcast. The sums are exact integers, so a row's
+ * result does not depend on which rows share its vector.
+ */
+export interface LaneFormat {
+  /** `o` of `w = d · (q − o)`: the tile adds `o · (−Σ xq)` to every row's sum (0: none). */
+  readonly offset: 0 | 8 | 16;
+  /** Unpacks one row's block at `w` into temporaries named after `row`, read by `dot`. */
+  unpack(f: FunctionBuilder, t: KernelTarget, w: Local, row: number): Local[];
+  /** `Σ q · xq` of that row and the token whose record is at `x`, in 8 int16 or 4 int32 lanes. */
+  dot(f: FunctionBuilder, t: KernelTarget, w: Local, q: Local[], x: Local): RowDot;
+}
+
+/** A row's integer dot product, its lanes summing to it. */
+export interface RowDot {
+  readonly lanes: 4 | 8;
+  readonly value: Expr;
+}
+
+/** What a row-lane format's block sees of its tile. */
+export interface LaneTile {
+  readonly target: KernelTarget;
+  /** Row pointers at the current block, in the weights memory. */
+  readonly wp: readonly Local[];
+  /** Token pointers at the block's activation record, in the state memory. */
+  readonly xp: readonly Local[];
+  /** Accumulators `[group][token]`: lane r of group g is row 4g + r. */
+  readonly acc: readonly (readonly Local[])[];
+}
+
+const LOW32 = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23];
+const HIGH32 = [8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31];
+const LOW64 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH64 = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+
+/**
+ * Four rows' dot products summed across their lanes into one int32 vector, lane r for row r:
+ * rows interleaved by 32 bits and added (int16 lanes add in pairs first: each at most 2 ·
+ * 15748, which fits), then by 64 bits. Missing rows (null) count as zero. Every value that two
+ * shuffles read goes through a local: V8 would compute an expression read twice twice.
+ */
+function laneSums(f: FunctionBuilder, dots: readonly (RowDot | null)[]): Expr {
+  const v = [0, 1, 2, 3].map((j) => f.temp(`dot${j}`, "v128"));
+  dots.forEach((dot, j) => f.set(v[j], dot?.value ?? v128.i32x4(0)));
+  const pair = (a: Local, b: Local, wide: boolean, into: Local) => {
+    const [lo, hi] = [i8x16.shuffle(a, b, LOW32), i8x16.shuffle(a, b, HIGH32)];
+    f.set(into, wide ? i32x4.extaddPairwiseI16x8S(i16x8.add(lo, hi)) : i32x4.add(lo, hi));
+  };
+  const wide = dots.some((dot) => dot?.lanes === 8);
+  pair(v[0], v[1], wide, v[0]);
+  pair(v[2], v[3], wide, v[2]);
+  return i32x4.add(i8x16.shuffle(v[0], v[2], LOW64), i8x16.shuffle(v[0], v[2], HIGH64));
+}
+
+/**
+ * One block of every row of a row-lane tile: per group of four rows, their `d` gathered into
+ * the top halves of four 32-bit lanes and widened in one vector; each row unpacked once; then
+ * for each token `acc += f32(Σ q · xq + o · (−Σ xq)) · (d · dx)`, four rows at a time.
+ */
+export function emitLaneBlock(f: FunctionBuilder, tile: LaneTile, lanes: LaneFormat): void {
+  const { target: t, wp, xp, acc } = tile;
+  const d = f.temp("d", "v128"), sum = f.temp("sum", "v128");
+  acc.forEach((row, g) => {
+    const rows = [0, 1, 2, 3].map((r) => 4 * g + r).filter((r) => r < wp.length);
+    let top: Expr = v128.i32x4(0);
+    for (const r of rows) {
+      top = i16x8.replaceLane(top, 2 * (r & 3) + 1, i32.load16U(t.weights, wp[r]));
+    }
+    f.set(d, f16TopToF32(top, f));
+    const q = rows.map((r) => lanes.unpack(f, t, wp[r], r));
+    xp.forEach((x, k) => {
+      const dots = [0, 1, 2, 3].map((j) =>
+        j < rows.length ? lanes.dot(f, t, wp[rows[j]], q[j], x) : null
+      );
+      f.set(sum, laneSums(f, dots));
+      if (lanes.offset !== 0) {
+        const total = v128.load32Splat(t.state, x, RECORD.total);
+        f.set(sum, i32x4.add(sum, i32x4.shl(total, i32.const(lanes.offset === 8 ? 3 : 4))));
+      }
+      const scale = f32x4.mul(d, v128.load32Splat(t.state, x, RECORD.dx));
+      f.set(row[k], madd(t, f32x4.convertI32x4S(sum), scale, row[k]));
+    });
+  });
 }
 
 /** The float16 at `wp + offset` of the weights memory, in all four lanes. */
@@ -131,31 +229,6 @@ function bitTo(f: FunctionBuilder, bytes: Expr, bit: number, to: number, width =
   return v128.and(moved, splat8(f, ((1 << width) - 1) << to));
 }
 
-/**
- * For a decode tile (one token, rows a multiple of 4): each row's `d · dx`, the float16 `d` at
- * `wp + 0` of four rows at a time widened in one vector, multiplied by the token's `dx` once:
- * the scale arithmetic of four rows in five vector instructions instead of a dozen scalar and
- * vector ones per row. Returns, per row, its scale in all four lanes; null for other tiles.
- */
-function decodeScales(f: FunctionBuilder, tile: BlockTile): Expr[] | null {
-  const { target: t, wp, xp } = tile;
-  if (xp.length !== 1 || wp.length % 4 !== 0) return null;
-  const dx = f.temp("dxs", "v128");
-  f.set(dx, v128.load32Splat(t.state, xp[0], RECORD.dx));
-  const scales: Expr[] = [];
-  for (let g = 0; g < wp.length / 4; g++) {
-    const v = f.temp(`scales${g}`, "v128");
-    let top: Expr = v128.i32x4(0);
-    for (let lane = 0; lane < 4; lane++) {
-      const half = i32.shl(i32.load16U(t.weights, wp[4 * g + lane], 0), i32.const(16));
-      top = i32x4.replaceLane(top, lane, half);
-    }
-    f.set(v, f32x4.mul(f16TopToF32(top, f), dx));
-    for (let lane = 0; lane < 4; lane++) scales.push(broadcast(v, lane));
-  }
-  return scales;
-}
-
 /** `acc += f32(dot) · scale`, `scale` the same in all four lanes. */
 function scaleAdd(t: KernelTarget, acc: Local, dot: Expr, scale: Expr): Expr {
   return madd(t, f32x4.convertI32x4S(dot), scale, acc);
@@ -180,31 +253,22 @@ function xload(t: KernelTarget, xp: Expr, record: number, field: number): Expr {
   return v128.load(t.state, xp, RECORD_BYTES * record + field);
 }
 
-/** Q8_0 (34 bytes): d, then 32 int8. */
+/** Q8_0 (34 bytes): d, then 32 int8, widened to int16 where they are read. */
 const Q8_0: BlockFormat = {
   superElements: 32,
   superBytes: 34,
   activations: "q8_wide",
-  emit(f, tile) {
-    const { target: t, wp, xp, acc } = tile;
-    const d = f.temp("ds", "f32");
-    // (Measured the same: the token's 64 bytes held in locals across the rows; two 16-byte
-    // loads widened in registers instead of four widening loads.)
-    const scales = decodeScales(f, tile);
-    wp.forEach((w, i) => {
-      if (scales === null) f.set(d, halfScalar(t, w, 0));
-      xp.forEach((x, k) => {
-        const part = (j: number) =>
-          i32x4.dotI16x8S(v128.load8x8S(t.weights, w, 2 + 8 * j), v128.load(t.state, x, 16 * j));
-        const dot = i32x4.add(i32x4.add(part(0), part(1)), i32x4.add(part(2), part(3)));
-        f.set(
-          acc[i][k],
-          scales === null
-            ? accumulate(t, acc[i][k], dot, d, x)
-            : scaleAdd(t, acc[i][k], dot, scales[i]),
-        );
-      });
-    });
+  lanes: {
+    offset: 0,
+    unpack: () => [],
+    dot(_f, t, w, _q, x) {
+      const part = (j: number) =>
+        i32x4.dotI16x8S(v128.load8x8S(t.weights, w, 2 + 8 * j), v128.load(t.state, x, 16 * j));
+      return {
+        lanes: 4,
+        value: i32x4.add(i32x4.add(part(0), part(1)), i32x4.add(part(2), part(3))),
+      };
+    },
   },
 };
 
@@ -214,41 +278,43 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
     superElements: 32,
     superBytes: bytes,
     activations: "q8",
-    emit(f, tile) {
-      const { target: t, wp, xp, acc } = tile;
-      const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
-      const raw = f.temp("raw", "v128");
-      const hb = offset === 16 ? f.temp("hb", "v128") : raw;
-      const bits = constant(f, [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]);
-      const scales = decodeScales(f, tile);
-      wp.forEach((w, i) => {
-        if (scales === null) f.set(d, halfScalar(t, w, 0));
+    lanes: {
+      offset,
+      unpack(f, t, w, row) {
+        const q0 = f.temp(`q0_${row}`, "v128"), q1 = f.temp(`q1_${row}`, "v128");
+        const raw = f.temp(`raw_${row}`, "v128");
         f.set(raw, v128.load(t.weights, w, qs));
         f.set(q0, nibbles(f, raw, false));
         f.set(q1, nibbles(f, raw, true));
         if (offset === 16) {
           // Q5_0's fifth bits: bit j of the 32-bit qh, for element j. Byte j >> 3 of qh to
           // lane j, then the lane's own bit tested and turned into 0x10.
-          f.set(hb, v128.load32Splat(t.weights, w, 2));
+          const bits = constant(f, [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128]);
+          f.set(raw, v128.load32Splat(t.weights, w, 2));
           const fifth = (from: number) => {
             const lanes = [...new Array(8).fill(from), ...new Array(8).fill(from + 1)];
-            const picked = v128.and(i8x16.swizzle(hb, constant(f, lanes)), bits);
+            const picked = v128.and(i8x16.swizzle(raw, constant(f, lanes)), bits);
             return v128.and(i8x16.eq(picked, bits), splat8(f, 0x10));
           };
           f.set(q0, v128.or(q0, fifth(0)));
           f.set(q1, v128.or(q1, fifth(2)));
         }
-        xp.forEach((x, k) => {
-          const c = i32x4.shl(xload(t, x, 0, RECORD.sums), i32.const(offset === 8 ? 3 : 4));
-          const dot = i32x4.add(dotPair(t, xload(t, x, 0, 0), q0, xload(t, x, 0, 16), q1), c);
-          f.set(
-            acc[i][k],
-            scales === null
-              ? accumulate(t, acc[i][k], dot, d, x)
-              : scaleAdd(t, acc[i][k], dot, scales[i]),
-          );
-        });
-      });
+        return [q0, q1];
+      },
+      dot(_f, t, _w, [q0, q1], x) {
+        const xlo = v128.load(t.state, x), xhi = v128.load(t.state, x, 16);
+        if (!t.fma) {
+          return { lanes: 4, value: wideDot(t, xhi, q1, wideDot(t, xlo, q0, v128.i32x4(0))) };
+        }
+        // Each 16-bit lane at most 2 · 2 · 31 · 127 = 15748: the two halves add without overflow.
+        return {
+          lanes: 8,
+          value: i16x8.add(
+            i16x8.relaxedDotI8x16I7x16S(xlo, q0),
+            i16x8.relaxedDotI8x16I7x16S(xhi, q1),
+          ),
+        };
+      },
     },
   };
 }

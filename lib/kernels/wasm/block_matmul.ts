@@ -8,9 +8,11 @@
  * (`quantize_x.ts`: one pass over X, shared by all rows), then runs tiles of `R` rows × `B`
  * tokens over the rows' super-blocks; each type's body (`block_formats.ts`) unpacks a
  * super-block of each row once and multiplies it with every token of the tile. Per row and
- * token, four float32 lanes accumulate the scaled block sums; they are added `(l0 + l1) + (l2 +
- * l3)` at the end. The order of operations does not depend on the tile, so results do not
- * depend on how rows are split between workers or on how many tokens share a call.
+ * token, either four float32 lanes accumulate the scaled block sums, added `(l0 + l1) + (l2 +
+ * l3)` at the end (the row form), or one lane of a vector shared by four rows does (the
+ * row-lane form). The order of operations does not depend on the tile, so results do not
+ * depend on how rows are split between workers or on how many tokens share a call. Tokens are
+ * taken in spans whose activations fit in L2 ({@linkcode ACTIVATION_SPAN_BYTES}).
  *
  * Why 8-bit activations rather than float32 (`bench/kernels_bench.ts` measures both for Q8_0
  * and Q4_0): an integer dot product does 16 multiply-adds per instruction where float32 does
@@ -34,8 +36,13 @@
 
 import type { BlockStorageType } from "../../tensor/storage.ts";
 import type { FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
-import { call, f32, f32x4, i32, i64 } from "../../wasm/ops.ts";
-import { BLOCK_FORMATS, type BlockFormat, FLOAT_BLOCK_FORMATS } from "./block_formats.ts";
+import { call, f32, f32x4, i32, i64, v128 } from "../../wasm/ops.ts";
+import {
+  BLOCK_FORMATS,
+  type BlockFormat,
+  emitLaneBlock,
+  FLOAT_BLOCK_FORMATS,
+} from "./block_formats.ts";
 import { callTile, type KernelTarget } from "./matmul.ts";
 import { emitQuantizeX, RECORD_BYTES } from "./quantize_x.ts";
 
@@ -56,11 +63,19 @@ export interface BlockTilePlan {
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
   q8_0: { rows: 4, tokens: 2, vectorRows: 8 },
   q4_0: { rows: 4, tokens: 2, vectorRows: 8 },
-  q5_0: { rows: 1, tokens: 6, vectorRows: 8 },
+  q5_0: { rows: 4, tokens: 2, vectorRows: 8 },
   q4_k: { rows: 1, tokens: 6, vectorRows: 1 },
   q5_k: { rows: 1, tokens: 6, vectorRows: 1 },
   q6_k: { rows: 1, tokens: 6, vectorRows: 1 },
 };
+
+/**
+ * Bytes of activation records that one pass over a row range reads: tokens are taken in spans
+ * of about this size, so that they stay in the 1 MiB L2 cache while every row meets them. With
+ * all 128 tokens of a prefill chunk at once, the records of a 2048-column product (1 MiB) came
+ * from L3 for every tile, and a thread ran at half the speed it has with 32 tokens.
+ */
+const ACTIVATION_SPAN_BYTES = 256 * 1024;
 
 /** Activations of the block kernels: 8 bits per 32 (the default), or float32 as they are. */
 export type BlockActivations = "q8" | "f32";
@@ -79,6 +94,7 @@ function emitBlockTile(
   B: number,
 ): FunctionRef {
   const S = target.state;
+  const lanes = fmt.lanes;
   return m.func(
     `tile_${type}_${R}x${B}`,
     {
@@ -94,31 +110,47 @@ function emitBlockTile(
     (f, p) => {
       const wp = range(R).map((i) => f.local(`w${i}`, "i64"));
       const xp = range(B).map((t) => f.local(`x${t}`, "i64"));
-      const acc = range(R).map((i) => range(B).map((t) => f.local(`acc${i}_${t}`, "v128")));
+      // Row form: [row][token], four partial sums each; row-lane form: [group][token].
+      const acc = range(lanes === undefined ? R : Math.ceil(R / 4)).map((i) =>
+        range(B).map((t) => f.local(`acc${i}_${t}`, "v128"))
+      );
       const s = f.local("s", "i32");
       f.set(wp[0], p.w);
       for (let i = 1; i < R; i++) f.set(wp[i], i64.add(wp[i - 1], p.rowBytes));
       f.set(xp[0], p.xs);
       for (let t = 1; t < B; t++) f.set(xp[t], i64.add(xp[t - 1], p.xStride));
       f.forRange(s, i32.const(0), p.supers, 1, () => {
-        fmt.emit(f, { target, wp, xp, acc });
+        if (lanes === undefined) fmt.emit!(f, { target, wp, xp, acc });
+        else emitLaneBlock(f, { target, wp, xp, acc }, lanes);
         for (const w of wp) f.set(w, i64.add(w, i64.const(fmt.superBytes)));
         const bytes = (recordBytes(fmt) * fmt.superElements) / 32;
         for (const x of xp) f.set(x, i64.add(x, i64.const(bytes)));
       });
-      for (let i = 0; i < R; i++) {
-        for (let t = 0; t < B; t++) {
+      for (let t = 0; t < B; t++) {
+        const out = i64.add(p.out, i64.mul(p.outStride, i64.const(t)));
+        if (lanes !== undefined) {
+          acc.forEach((group, g) => {
+            const rows = Math.min(4, R - 4 * g);
+            if (rows === 4) f.emit(v128.store(S, out, group[t], 16 * g));
+            for (let r = 0; r < rows && rows < 4; r++) {
+              f.emit(f32.store(S, out, f32x4.extractLane(group[t], r), 16 * g + 4 * r));
+            }
+          });
+          continue;
+        }
+        for (let i = 0; i < R; i++) {
           const a = acc[i][t];
           const sum = f32.add(
             f32.add(f32x4.extractLane(a, 0), f32x4.extractLane(a, 1)),
             f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
           );
-          f.emit(f32.store(S, i64.add(p.out, i64.mul(p.outStride, i64.const(t))), sum, 4 * i));
+          f.emit(f32.store(S, out, sum, 4 * i));
         }
       }
     },
     `${R} row${R === 1 ? "" : "s"} × ${B} token${B === 1 ? "" : "s"} of ${type} weights ` +
-      `against ${fmt.activations === "f32" ? "float32" : "8-bit"} activations.`,
+      `against ${fmt.activations === "f32" ? "float32" : "8-bit"} activations` +
+      (lanes === undefined ? "." : ", four rows to a vector."),
   );
 }
 
@@ -193,28 +225,41 @@ export function emitBlockMatMul(
       });
       const xs = quantize === null ? p.x : p.scratch;
       if (quantize !== null) f.emit(call(quantize, p.x, p.cols, p.tokens, p.scratch));
-      f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
-        f.set(nr, i32.sub(p.rowEnd, r));
-        f.if(i32.geS(nr, rowsPerTile), () => f.set(nr, rowsPerTile), () => f.set(nr, i32.const(1)));
-        f.forRange(t, i32.const(0), p.tokens, nb, () => {
-          f.set(nb, i32.sub(p.tokens, t));
-          f.if(i32.gtS(nb, block), () => f.set(nb, block));
-          const args = [
-            i64.add(p.w, i64.mul(i64.extendI32U(r), rowBytes)),
-            rowBytes,
-            i64.add(xs, i64.mul(i64.extendI32U(t), xStride)),
-            xStride,
-            supers,
-            i64.add(
-              p.out,
+      // Tokens in spans whose activations stay in L2 while every row of the range passes.
+      const t0 = f.local("t0", "i32"), span = f.local("span", "i32"), tEnd = f.local("tEnd", "i32");
+      f.set(span, i32.divU(i32.const(ACTIVATION_SPAN_BYTES), i32.wrapI64(xStride)));
+      f.set(span, i32.mul(i32.divU(span, block), block));
+      f.if(i32.ltS(span, block), () => f.set(span, block));
+      f.forRange(t0, i32.const(0), p.tokens, span, () => {
+        f.set(tEnd, i32.add(t0, span));
+        f.if(i32.gtS(tEnd, p.tokens), () => f.set(tEnd, p.tokens));
+        f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
+          f.set(nr, i32.sub(p.rowEnd, r));
+          f.if(
+            i32.geS(nr, rowsPerTile),
+            () => f.set(nr, rowsPerTile),
+            () => f.set(nr, i32.const(1)),
+          );
+          f.forRange(t, t0, tEnd, nb, () => {
+            f.set(nb, i32.sub(tEnd, t));
+            f.if(i32.gtS(nb, block), () => f.set(nb, block));
+            const args = [
+              i64.add(p.w, i64.mul(i64.extendI32U(r), rowBytes)),
+              rowBytes,
+              i64.add(xs, i64.mul(i64.extendI32U(t), xStride)),
+              xStride,
+              supers,
               i64.add(
-                i64.mul(i64.extendI32U(t), outStride),
-                i64.extendI32U(i32.shl(r, i32.const(2))),
+                p.out,
+                i64.add(
+                  i64.mul(i64.extendI32U(t), outStride),
+                  i64.extendI32U(i32.shl(r, i32.const(2))),
+                ),
               ),
-            ),
-            outStride,
-          ];
-          callTile(f, tiles, nr, nb, args);
+              outStride,
+            ];
+            callTile(f, tiles, nr, nb, args);
+          });
         });
       });
     },

@@ -13,6 +13,7 @@
  * bytes 48–63  the same for elements 16–31                    (i32 × 4)
  * bytes 64–79  the two added: −Σ over elements 4i … 4i + 3 and 16 + 4i … 19 + 4i
  * bytes 80–83  dx       float32
+ * bytes 84–87  −Σ xq over all 32   (i32)
  * bytes 96–127 (the K-quant form) super-block sums, in the first three records of each 256:
  *              record 0: dx · Σ xq of each of the 8 records (float32 × 8);
  *              records 1, 2: dx · Σ xq of each 16-element half of the 8 records (× 16);
@@ -53,6 +54,7 @@ export const RECORD = {
   sumsHigh: 48,
   sums: 64,
   dx: 80,
+  total: 84,
   /** Super-block sums (the K-quant form): record 0 of each 8, then records 1 and 2; record 3: dx. */
   superSums: 96,
 } as const;
@@ -125,6 +127,11 @@ export function emitQuantizeX(
           f.emit(v128.store(S, p.dst, lo, RECORD.sumsLow));
           f.emit(v128.store(S, p.dst, hi, RECORD.sumsHigh));
           f.emit(v128.store(S, p.dst, sums, RECORD.sums));
+          const total = i32.add(
+            i32.add(i32x4.extractLane(sums, 0), i32x4.extractLane(sums, 1)),
+            i32.add(i32x4.extractLane(sums, 2), i32x4.extractLane(sums, 3)),
+          );
+          f.emit(i32.store(S, p.dst, total, RECORD.total));
         }
         f.set(a, f32.div(a, f32.const(127)));
         f.emit(f32.store(S, p.dst, a, RECORD.dx));
