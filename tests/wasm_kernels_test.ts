@@ -103,6 +103,27 @@ for (const type of ["bf16", "f16", "f32"] as const) {
     }
   });
 
+  Deno.test(`matmul_${type}: a prefill of 37 tokens × 2052 columns agrees with the twin`, () => {
+    // More inputs than L2 holds (300 KiB), and a tail of 4 columns.
+    const rows = 5, cols = 2052, tokens = 37;
+    const w = { type, byteOffset: 0, rows, cols };
+    const values = fillWeights(type, rows * cols, 41);
+    const next = randoms(42);
+    for (let i = 0; i < tokens * cols; i++) floats[X / 4 + i] = next();
+    runMatMul(wasm, w, OUT_WASM, tokens);
+    runMatMul(ts, w, OUT_TS, tokens);
+    for (let t = 0; t < tokens; t++) {
+      for (let r = 0; r < rows; r++) {
+        let scale = 0;
+        for (let j = 0; j < cols; j++) {
+          scale += Math.abs(values[r * cols + j] * floats[X / 4 + t * cols + j]);
+        }
+        const a = floats[OUT_WASM / 4 + t * rows + r], b = floats[OUT_TS / 4 + t * rows + r];
+        assert.ok(Math.abs(a - b) <= 1e-6 * scale, `${type} out[${t}, ${r}]: wasm ${a}, ts ${b}`);
+      }
+    }
+  });
+
   Deno.test(`matmul_${type}: any row split and any batch give the same bits`, () => {
     const rows = 23, cols = 45, tokens = 6;
     const w = { type, byteOffset: 0, rows, cols };
