@@ -74,12 +74,16 @@ function runMatMul(
   b.matMul(w, X, out, w.rows, tokens, r0, r1);
 }
 
-/** The largest error the 8-bit activations allow for out[t, r], plus float32 rounding. */
-function bound(w: Float32Array, cols: number, r: number, t: number): number {
+/**
+ * The largest error the 8-bit activations allow for out[t, r], plus float32 rounding. The
+ * activations share one `dx` per `group` elements: 32 for Q8_0, Q4_0, Q5_0, the 256 of a
+ * super-block for the K-quants (as llama.cpp's Q8_K).
+ */
+function bound(w: Float32Array, cols: number, r: number, t: number, group: number): number {
   let total = 0, scale = 0;
-  for (let b = 0; b < cols; b += 32) {
+  for (let b = 0; b < cols; b += group) {
     let amax = 0, wsum = 0;
-    for (let j = b; j < b + 32; j++) {
+    for (let j = b; j < b + group; j++) {
       amax = Math.max(amax, Math.abs(floats[X / 4 + t * cols + j]));
       wsum += Math.abs(w[r * cols + j]);
       scale += Math.abs(w[r * cols + j] * floats[X / 4 + t * cols + j]);
@@ -107,7 +111,7 @@ for (const type of TYPES) {
               for (let r = 0; r < rows; r++) {
                 const i = t * rows + r;
                 const got = floats[OUT_WASM / 4 + i], want = floats[OUT_TS / 4 + i];
-                const limit = bound(w, cols, r, t);
+                const limit = bound(w, cols, r, t, block);
                 worst = Math.max(worst, Math.abs(got - want) / limit);
                 assert.ok(
                   Math.abs(got - want) <= limit,
@@ -135,7 +139,7 @@ for (const type of TYPES) {
       for (let r = 0; r < rows; r++) {
         const got = floats[OUT_WASM / 4 + t * rows + r], want = floats[OUT_TS / 4 + t * rows + r];
         assert.ok(
-          Math.abs(got - want) <= bound(w, cols, r, t),
+          Math.abs(got - want) <= bound(w, cols, r, t, STORAGE[type].blockElements),
           `${type} [${t}, ${r}]: ${got} vs ${want}`,
         );
       }
@@ -180,10 +184,34 @@ Deno.test("matmul_q4_0 and matmul_q4_k: weights with swapped nibbles give other 
     for (let r = 0; r < rows; r++) {
       if (
         Math.abs(floats[OUT_WASM / 4 + r] - floats[OUT_TS / 4 + r]) >
-          bound(dequantizeBlocks(type, bytes), cols, r, 0)
+          bound(dequantizeBlocks(type, bytes), cols, r, 0, STORAGE[type].blockElements)
       ) differs++;
     }
     assert.ok(differs > 0, type);
+  }
+});
+
+Deno.test("within a job, products with the same input reuse its quantized records; a new job quantizes again", () => {
+  const job = createBackend("wasm", { backend: "wasm", ...init });
+  for (const type of ["q4_0", "q4_k"] as const) {
+    const rows = 9, cols = 512, tokens = 3;
+    fillWeights(type, rows, cols, 3);
+    const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+    fillX(tokens * cols, 4);
+    runMatMul(wasm, ref, OUT_TS, tokens); // a fresh quantization every call
+    job.newJob!();
+    runMatMul(job, ref, OUT_WASM, tokens, 0, 4);
+    runMatMul(job, ref, OUT_WASM, tokens, 4, rows); // reuses the records of the first call
+    const expect = floats.slice(OUT_TS / 4, OUT_TS / 4 + rows * tokens);
+    assert.deepEqual(floats.slice(OUT_WASM / 4, OUT_WASM / 4 + rows * tokens), expect);
+    // The input changes between jobs: the next job must not read the old records.
+    fillX(tokens * cols, 5);
+    runMatMul(wasm, ref, OUT_TS, tokens);
+    job.newJob!();
+    runMatMul(job, ref, OUT_WASM, tokens);
+    const again = floats.slice(OUT_TS / 4, OUT_TS / 4 + rows * tokens);
+    assert.notDeepEqual(again, expect);
+    assert.deepEqual(floats.slice(OUT_WASM / 4, OUT_WASM / 4 + rows * tokens), again);
   }
 });
 

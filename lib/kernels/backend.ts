@@ -55,6 +55,13 @@ export interface KernelBackend {
     rowEnd: number,
   ): void;
   /**
+   * Says that a new job begins: the state memory may have changed since the last call. A
+   * backend that keeps what it derived from an input (the WebAssembly kernels' quantized or
+   * packed X in the scratch) drops it here; within a job, it reuses it for every product with
+   * the same input, since a job's products read inputs that no step of the job writes.
+   */
+  newJob?(): void;
+  /**
    * Attention of `kvHeads · kvGroup` consecutive query heads of one token: query head `h`
    * reads key/value head `⌊h / kvGroup⌋` over positions `0 .. positions − 1`.
    *

@@ -271,6 +271,7 @@ export function stepRunner(
 
   return (words, length, share, shares, claim) => {
     current = words;
+    backend.newJob?.();
     let kinds = 0;
     for (let at = 0; at < length; at += STEP_WORDS) kinds |= 1 << words[at];
     if (shares > 1 && kinds === 1 << MATMUL) return claimEach(length, shares, claim);

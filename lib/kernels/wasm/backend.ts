@@ -36,6 +36,19 @@ export const WASM_MATRIX_KERNELS: { readonly [T in StorageType]: string } = {
   q6_k: "matmul_q6_k",
 };
 
+/** How each type's kernel prepares X in the scratch: types that share a form share it. */
+const INPUT_FORMS: { readonly [T in StorageType]: string } = {
+  f32: "plain",
+  f16: "even_odd",
+  bf16: "even_odd",
+  q8_0: "q8_wide",
+  q4_0: "q8",
+  q5_0: "q8",
+  q4_k: "q8_k",
+  q5_k: "q8_k",
+  q6_k: "q8_k",
+};
+
 type MatMulExport = (
   w: bigint,
   rowBytes: number,
@@ -47,6 +60,7 @@ type MatMulExport = (
   rowStart: number,
   rowEnd: number,
   scratch: bigint,
+  xReady: number,
 ) => void;
 
 type AttentionExport = (
@@ -83,6 +97,10 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
   const attention = exports.attention as AttentionExport;
   const scratch = BigInt(init.scratch.byteOffset);
   const fallback = createTsBackend(init);
+  // Which input the scratch holds, quantized or packed, within the current job: the products
+  // of one job that read the same X (every chunk of rows, w1 and w3) prepare it once. Only
+  // once jobs are announced (`newJob`): a caller that never does gets X prepared every call.
+  let held = "", jobs = false;
 
   return {
     name: "wasm",
@@ -97,6 +115,9 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
       if (tokens * w.cols * 4 > init.scratch.byteLength) {
         throw new RangeError(`matMul: ${tokens} tokens × ${w.cols} columns exceed the scratch`);
       }
+      const input = `${INPUT_FORMS[w.type]} ${x} ${w.cols} ${tokens}`;
+      const ready = jobs && input === held ? 1 : 0;
+      held = input;
       kernel(
         BigInt(w.byteOffset),
         storageBytes(w.type, w.cols),
@@ -108,9 +129,15 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
         rowStart,
         rowEnd,
         scratch,
+        ready,
       );
     },
+    newJob() {
+      jobs = true;
+      held = "";
+    },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
+      held = ""; // the scores go to the scratch
       if (headDim % 8 !== 0) {
         fallback.attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions);
         return;

@@ -22,10 +22,11 @@
  * widened together). Measured against the row form it replaced (four partial sums per row, a
  * conversion, a broadcast scale and a multiply-add per row and block), in one process on the
  * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. The K-quants keep the row
- * form: Q4_K and Q5_K subtract their minimums `dmin · m · dx · Σ xq`, and Q6_K its offset
- * `32 · d · sc · dx · Σ xq`, once per super-block from the super-block sums of the K-quant
- * records (two and four vector multiply-adds); Q6_K combines its two 16-weight sub-blocks in
- * integers first.
+ * form, with one `dx` per super-block (the K-quant records): each sub-block's dot product is
+ * scaled by its integer scale in integers (two sub-blocks per `i32x4.dot_i16x8_s`, their int16
+ * sums interleaved), the minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and the offset (Q6_K: `32 · Σ sc ·
+ * Σ xq`) come from the records' super-block sums in one or two integer dot products, and the
+ * super-block takes one conversion and one or two multiply-adds per row and token.
  *
  * @module
  */
@@ -229,17 +230,6 @@ function bitTo(f: FunctionBuilder, bytes: Expr, bit: number, to: number, width =
   return v128.and(moved, splat8(f, ((1 << width) - 1) << to));
 }
 
-/** `acc += f32(dot) · scale`, `scale` the same in all four lanes. */
-function scaleAdd(t: KernelTarget, acc: Local, dot: Expr, scale: Expr): Expr {
-  return madd(t, f32x4.convertI32x4S(dot), scale, acc);
-}
-
-/** `acc += f32(dot) · (scale · dx)`, `scale` a scalar, `dx` that of record `record`. */
-function accumulate(t: KernelTarget, acc: Local, dot: Expr, scale: Expr, xp: Expr, record = 0) {
-  const dx = f32.load(t.state, xp, RECORD_BYTES * record + RECORD.dx);
-  return scaleAdd(t, acc, dot, f32x4.splat(f32.mul(scale, dx)));
-}
-
 /**
  * Four floats of a super-block field of the K-quant records (see `quantize_x.ts`): record
  * `record` of the super-block at `xp` (0: sums, 1–2: half sums, 3: dx), floats `4 · quarter …`.
@@ -344,13 +334,66 @@ function kScalesMins(t: KernelTarget, wp: Expr, raw: Local, f: FunctionBuilder):
   return v128.or(lowBits, top);
 }
 
-/** Lane `lane` of a 32-bit vector in all four lanes. */
-function broadcast(v: Expr, lane: number): Expr {
+const INTERLEAVE_LOW16 = [0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23];
+const INTERLEAVE_HIGH16 = INTERLEAVE_LOW16.map((i) => i + 8);
+
+/** 16-bit lane `lane` of `v` in all eight lanes. */
+function lane16(v: Expr, lane: number): Expr {
+  return i8x16.shuffle(v, v, new Array(8).fill([2 * lane, 2 * lane + 1]).flat());
+}
+
+/** `Σ xq · q` over 32 bytes in 8 int16 lanes (relaxed SIMD; each lane at most 15748). */
+function dotPair16(xlo: Expr, q0: Expr, xhi: Expr, q1: Expr): Expr {
+  return i16x8.add(i16x8.relaxedDotI8x16I7x16S(xlo, q0), i16x8.relaxedDotI8x16I7x16S(xhi, q1));
+}
+
+/** 32-bit lane `lane` of `v` in all four lanes (one `pshufd`). */
+function broadcast32(v: Expr, lane: number): Expr {
   const bytes = [0, 1, 2, 3].map((k) => 4 * lane + k);
   return i8x16.shuffle(v, v, [...bytes, ...bytes, ...bytes, ...bytes]);
 }
 
-/** Q4_K (144 bytes, `fifth` false) and Q5_K (176 bytes, `fifth` true). */
+/**
+ * `isum += sa · Σ_even + sb · Σ_odd` in int32 lanes, for two sub-blocks' 8-bit dot products
+ * `even` and `odd` (int16 lanes, as `pmaddubsw` leaves them) and their scales `sa`, `sb`, given
+ * as `pair` = the int16 pair (sa, sb) in every 32-bit lane: the two are interleaved so that one
+ * `i32x4.dot_i16x8_s` per half applies both scales, with no scale broadcast per sub-block.
+ */
+function scalePair(f: FunctionBuilder, isum: Local, even: Expr, odd: Expr, pair: Local): void {
+  const e = f.temp("even", "v128"), o = f.temp("odd", "v128");
+  f.set(e, even);
+  f.set(o, odd);
+  const low = i32x4.dotI16x8S(i8x16.shuffle(e, o, INTERLEAVE_LOW16), pair);
+  const high = i32x4.dotI16x8S(i8x16.shuffle(e, o, INTERLEAVE_HIGH16), pair);
+  f.set(isum, i32x4.add(isum, i32x4.add(low, high)));
+}
+
+/**
+ * `acc += f32(isum) · (d · dx)`, and with `mins` also `− f32(mins) · (dmin · dx)`: the one
+ * float step of a K-quant super-block, `dx` being the super-block's (all its records hold it).
+ */
+function foldSuper(
+  t: KernelTarget,
+  acc: Local,
+  isum: Expr,
+  d: Expr,
+  x: Expr,
+  mins?: { readonly sum: Expr; readonly dmin: Expr },
+): Expr {
+  const dx = f32.load(t.state, x, RECORD.dx);
+  let result = madd(t, f32x4.convertI32x4S(isum), f32x4.splat(f32.mul(d, dx)), acc);
+  if (mins !== undefined) {
+    const m = f32x4.mul(f32x4.convertI32x4S(mins.sum), f32x4.splat(f32.mul(mins.dmin, dx)));
+    result = f32x4.sub(result, m);
+  }
+  return result;
+}
+
+/**
+ * Q4_K (144 bytes, `fifth` false) and Q5_K (176 bytes, `fifth` true): with one `dx` per
+ * super-block (the K-quant records), `Σ_g sc_g · Σ q · xq` over the 8 sub-blocks and `Σ_g m_g ·
+ * Σ xq` stay in integers; one float step per super-block.
+ */
 function kFormat(fifth: boolean): BlockFormat {
   const qs = fifth ? 48 : 16;
   return {
@@ -358,104 +401,84 @@ function kFormat(fifth: boolean): BlockFormat {
     superBytes: fifth ? 176 : 144,
     activations: "q8_k",
     emit(f, { target: t, wp, xp, acc }) {
-      const raw = f.temp("raw", "v128"), sm = f.temp("sm", "v128");
-      // d · sc for sub-blocks 0–3 and 4–7, dmin · m likewise, four float lanes each.
-      const sd = [f.temp("sd0", "v128"), f.temp("sd1", "v128")];
-      const md = [f.temp("md0", "v128"), f.temp("md1", "v128")];
-      const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
-      const sdg = f.temp("sdg", "v128");
+      const raw = f.temp("raw", "v128"), sc = f.temp("sc", "v128"), mn = f.temp("mn", "v128");
+      const pair = f.temp("pair", "v128");
+      const q = [0, 1, 2, 3].map((k) => f.temp(`q${k}`, "v128"));
+      const isum = xp.map((_, k) => f.temp(`isum${k}`, "v128"));
       wp.forEach((w, i) => {
-        f.set(sm, kScalesMins(t, w, raw, f));
-        const d = f32x4.splat(halfScalar(t, w, 0)), dmin = f32x4.splat(halfScalar(t, w, 2));
-        const scales = i16x8.extendLowI8x16U(sm), mins = i16x8.extendHighI8x16U(sm);
-        const floats = (v: Expr, high: boolean) =>
-          f32x4.convertI32x4S(high ? i32x4.extendHighI16x8U(v) : i32x4.extendLowI16x8U(v));
-        f.set(raw, d);
-        f.set(sd[0], f32x4.mul(floats(scales, false), raw));
-        f.set(sd[1], f32x4.mul(floats(scales, true), raw));
-        f.set(raw, dmin);
-        f.set(md[0], f32x4.mul(floats(mins, false), raw));
-        f.set(md[1], f32x4.mul(floats(mins, true), raw));
-        // − Σ_g dmin · m_g · dx_g · Σ xq_g, once per super-block: lane g of md[0] and md[1]
-        // meets lane g of record 0's super-block sums (the lanes are added at the end).
-        xp.forEach((x, k) => {
-          for (const half of [0, 1]) {
-            const sums = superField(t, x, 0, half);
-            f.set(
-              acc[i][k],
-              t.fma
-                ? f32x4.relaxedNmadd(md[half], sums, acc[i][k])
-                : f32x4.sub(acc[i][k], f32x4.mul(md[half], sums)),
-            );
-          }
-        });
-        for (let g = 0; g < 8; g++) {
-          const c = g >> 1, high = (g & 1) === 1;
-          // With one token: d · sc · dx of every record, two vector multiplies per super-block.
-          if (xp.length === 1 && (g & 3) === 0) {
-            f.set(sd[g >> 2], f32x4.mul(sd[g >> 2], superField(t, xp[0], 3, g >> 2)));
-          }
-          f.set(sdg, broadcast(sd[g >> 2], g & 3));
-          for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
-            let v = nibbles(f, v128.load(t.weights, w, qs + 32 * c + half), high);
-            // Q5_K: bit g of qh[l] is the fifth bit of element l of sub-block g.
-            if (fifth) v = v128.or(v, bitTo(f, v128.load(t.weights, w, 16 + half), g, 4));
-            f.set(q, v);
+        f.set(sc, kScalesMins(t, w, raw, f));
+        f.set(mn, i16x8.extendHighI8x16U(sc));
+        f.set(sc, i16x8.extendLowI8x16U(sc));
+        for (const s of isum) f.set(s, v128.i32x4(0));
+        // Chunk c: 32 bytes, low nibbles sub-block 2c, high nibbles 2c + 1 (records 2c, 2c + 1).
+        for (let c = 0; c < 4; c++) {
+          f.set(pair, broadcast32(sc, c));
+          for (const [k, half] of [[0, 0], [1, 16]] as const) {
+            f.set(raw, v128.load(t.weights, w, qs + 32 * c + half));
+            let low = nibbles(f, raw, false), high = nibbles(f, raw, true);
+            if (fifth) {
+              // Bit g of qh[l] is the fifth bit of element l of sub-block g.
+              const qh = v128.load(t.weights, w, 16 + half);
+              low = v128.or(low, bitTo(f, qh, 2 * c, 4));
+              high = v128.or(high, bitTo(f, qh, 2 * c + 1, 4));
+            }
+            f.set(q[k], low);
+            f.set(q[2 + k], high);
           }
           xp.forEach((x, k) => {
-            const dot = dotPair(t, xload(t, x, g, 0), q0, xload(t, x, g, 16), q1);
-            const scale = xp.length === 1
-              ? sdg
-              : f32x4.mul(sdg, v128.load32Splat(t.state, x, RECORD_BYTES * g + RECORD.dx));
-            f.set(acc[i][k], scaleAdd(t, acc[i][k], dot, scale));
+            const g = 2 * c;
+            if (t.fma) {
+              const even = dotPair16(xload(t, x, g, 0), q[0], xload(t, x, g, 16), q[1]);
+              const odd = dotPair16(xload(t, x, g + 1, 0), q[2], xload(t, x, g + 1, 16), q[3]);
+              scalePair(f, isum[k], even, odd, pair);
+            } else {
+              for (const [s, j, lo, hi] of [[0, g, q[0], q[1]], [1, g + 1, q[2], q[3]]] as const) {
+                const dot = dotPair(t, xload(t, x, j, 0), lo, xload(t, x, j, 16), hi);
+                const scale = i32x4.extendLowI16x8S(lane16(sc, 2 * c + s));
+                f.set(isum[k], i32x4.add(isum[k], i32x4.mul(dot, scale)));
+              }
+            }
           });
         }
+        const d = halfScalar(t, w, 0), dmin = halfScalar(t, w, 2);
+        xp.forEach((x, k) => {
+          // Σ_g m_g · Σ xq over sub-block g, from record 1's sums.
+          const sums = i32x4.dotI16x8S(mn, superField(t, x, 1, 0));
+          f.set(acc[i][k], foldSuper(t, acc[i][k], isum[k], d, x, { sum: sums, dmin }));
+        });
       });
     },
   };
 }
 
-/** Q6_K (210 bytes): ql, qh, 16 int8 scales, d at byte 208. */
+/**
+ * Q6_K (210 bytes): ql, qh, 16 int8 scales, d at byte 208. With the super-block's one `dx`,
+ * `Σ_j sc_j · Σ (q − 32) · xq` over the 16 sub-blocks stays in integers: the products with
+ * `q` (0 … 63, the 7-bit operand) pair two sub-blocks' scales at a time, and the offset
+ * `32 · Σ_j sc_j · Σ xq` comes from the super-block's half sums in two dot products.
+ */
 const Q6_K: BlockFormat = {
   superElements: 256,
   superBytes: 210,
   activations: "q8_k",
   emit(f, { target: t, wp, xp, acc }) {
-    const d = f.temp("ds", "f32"), q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
-    const s0 = f.temp("s0", "v128"), s1 = f.temp("s1", "v128");
+    const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
     const scales = [f.temp("sc0", "v128"), f.temp("sc1", "v128")];
-    const offset = f.temp("offset", "v128");
-    const ddx = [f.temp("ddx0", "v128"), f.temp("ddx1", "v128")];
-    const one = xp.length === 1;
+    const pair = f.temp("pair", "v128");
+    const isum = xp.map((_, k) => f.temp(`isum${k}`, "v128"));
     wp.forEach((w, i) => {
-      f.set(d, halfScalar(t, w, 208));
-      if (one) {
-        // With one token: d · dx of every record, two vector multiplies per super-block.
-        for (let h = 0; h < 2; h++) {
-          f.set(ddx[h], f32x4.mul(superField(t, xp[0], 3, h), f32x4.splat(d)));
-        }
-      }
-      if (t.fma) {
-        // The 16 int8 scales as int16: sub-blocks 0–7, then 8–15.
-        f.set(scales[1], v128.load(t.weights, w, 192));
-        f.set(scales[0], i16x8.extendLowI8x16S(scales[1]));
-        f.set(scales[1], i16x8.extendHighI8x16S(scales[1]));
-        // The offset, once per super-block: − 32 · d · Σ_j sc_j · (dx · Σ xq) over the 16
-        // sub-blocks j, the sums from records 1 and 2 (four per vector, lanes added at the end).
-        xp.forEach((x, k) => {
-          f.set(offset, v128.i32x4(0));
-          for (let j = 0; j < 4; j++) {
-            const v = scales[j >> 1];
-            const sc = j & 1 ? i32x4.extendHighI16x8S(v) : i32x4.extendLowI16x8S(v);
-            const sums = superField(t, x, 1 + (j >> 1), j & 1);
-            f.set(offset, madd(t, f32x4.convertI32x4S(sc), sums, offset));
-          }
-          f.set(
-            acc[i][k],
-            f32x4.relaxedNmadd(offset, f32x4.splat(f32.mul(d, f32.const(32))), acc[i][k]),
-          );
-        });
-      }
+      // The 16 int8 scales as int16: sub-blocks 0–7, then 8–15.
+      f.set(scales[1], v128.load(t.weights, w, 192));
+      f.set(scales[0], i16x8.extendLowI8x16S(scales[1]));
+      f.set(scales[1], i16x8.extendHighI8x16S(scales[1]));
+      xp.forEach((x, k) => {
+        // − 32 · Σ_j sc_j · Σ xq over sub-block j, from record 0's half sums.
+        const offset = i32x4.add(
+          i32x4.dotI16x8S(scales[0], superField(t, x, 0, 0)),
+          i32x4.dotI16x8S(scales[1], superField(t, x, 0, 1)),
+        );
+        f.set(isum[k], i32x4.sub(v128.i32x4(0), i32x4.shl(offset, i32.const(5))));
+      });
       // Record g holds weights 32g … 32g + 31 = 128c + 32k + l, sub-blocks 2g and 2g + 1.
       for (let g = 0; g < 8; g++) {
         const c = g >> 2, k = g & 3;
@@ -464,43 +487,23 @@ const Q6_K: BlockFormat = {
           const top = bitTo(f, v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
           f.set(q, v128.or(low, top));
         }
-        const scale = (k: number) => i32.load8S(t.weights, w, 192 + 2 * g + k);
-        if (t.fma) {
-          // Σ sc · q · xq: 8-bit products in 16-bit pairs (each at most 2 · 63 · 127), then one
-          // 16-bit dot product with the scale, broadcast from the row's scales widened once per
-          // super-block; the offset 32 was taken off above.
-          const lane = (k: number) => {
-            const l = (2 * g + k) & 7;
-            const bytes = [2 * l, 2 * l + 1];
-            const v = scales[(2 * g + k) >> 3];
-            return i8x16.shuffle(v, v, [0, 1, 2, 3, 4, 5, 6, 7].flatMap(() => bytes));
-          };
-          f.set(s0, lane(0));
-          f.set(s1, lane(1));
-        } else {
-          f.set(s0, i32x4.splat(scale(0)));
-          f.set(s1, i32x4.splat(scale(1)));
-        }
+        f.set(pair, broadcast32(scales[g >> 2], g & 3));
         xp.forEach((x, j) => {
-          let dot: Expr;
           if (t.fma) {
-            const half = (xq: number, q: Local, sc: Local) =>
-              i32x4.dotI16x8S(i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, xq), q), sc);
-            dot = i32x4.add(half(0, q0, s0), half(16, q1, s1));
+            const even = i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, 0), q0);
+            const odd = i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, 16), q1);
+            scalePair(f, isum[j], even, odd, pair);
           } else {
-            const c32 = (field: number) => i32x4.shl(xload(t, x, g, field), i32.const(5));
-            const lo = i32x4.add(dotHalf(t, xload(t, x, g, 0), q0), c32(RECORD.sumsLow));
-            const hi = i32x4.add(dotHalf(t, xload(t, x, g, 16), q1), c32(RECORD.sumsHigh));
-            dot = i32x4.add(i32x4.mul(lo, s0), i32x4.mul(hi, s1));
+            for (const [s, field, q] of [[0, 0, q0], [1, 16, q1]] as const) {
+              const dot = dotHalf(t, xload(t, x, g, field), q);
+              const scale = i32x4.extendLowI16x8S(lane16(scales[g >> 2], 2 * (g & 3) + s));
+              f.set(isum[j], i32x4.add(isum[j], i32x4.mul(dot, scale)));
+            }
           }
-          f.set(
-            acc[i][j],
-            one
-              ? scaleAdd(t, acc[i][j], dot, broadcast(ddx[g >> 2], g & 3))
-              : accumulate(t, acc[i][j], dot, d, x, g),
-          );
         });
       }
+      const d = halfScalar(t, w, 208);
+      xp.forEach((x, k) => f.set(acc[i][k], foldSuper(t, acc[i][k], isum[k], d, x)));
     });
   },
 };

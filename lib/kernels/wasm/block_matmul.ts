@@ -156,7 +156,7 @@ function emitBlockTile(
 
 /**
  * Emits `matmul_<type>(w, rowBytes, cols, x, out, outStride, tokens, rowStart, rowEnd,
- * scratch)` for a block type: out[t · outStride + r] = W[r, :] · X[t, :]. Addresses are bytes:
+ * scratch, xReady)` for a block type: out[t · outStride + r] = W[r, :] · X[t, :]. Addresses are bytes:
  * `w` (row 0) in the weights memory, the rest in the state memory; `scratch` holds at least
  * `3 · tokens · cols` bytes; `cols` is a whole number of the type's blocks.
  *
@@ -202,6 +202,7 @@ export function emitBlockMatMul(
       rowStart: "i32",
       rowEnd: "i32",
       scratch: "i64",
+      xReady: "i32", // non-zero: the scratch already holds X's records
     },
     null,
     (f, p) => {
@@ -224,7 +225,9 @@ export function emitBlockMatMul(
         f.set(rowsPerTile, i32.const(plan.vectorRows));
       });
       const xs = quantize === null ? p.x : p.scratch;
-      if (quantize !== null) f.emit(call(quantize, p.x, p.cols, p.tokens, p.scratch));
+      if (quantize !== null) {
+        f.if(i32.eqz(p.xReady), () => f.emit(call(quantize, p.x, p.cols, p.tokens, p.scratch)));
+      }
       // Tokens in spans whose activations stay in L2 while every row of the range passes.
       const t0 = f.local("t0", "i32"), span = f.local("span", "i32"), tEnd = f.local("tEnd", "i32");
       f.set(span, i32.divU(i32.const(ACTIVATION_SPAN_BYTES), i32.wrapI64(xStride)));

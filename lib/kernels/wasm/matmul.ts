@@ -308,7 +308,7 @@ function emitTile(
 
 /**
  * Emits `matmul_<type>(w, rowBytes, cols, x, out, outStride, tokens, rowStart, rowEnd,
- * scratch)`: out[t · outStride + r] = W[r, :] · X[t, :] for r in [rowStart, rowEnd), t <
+ * scratch, xReady)`: out[t · outStride + r] = W[r, :] · X[t, :] for r in [rowStart, rowEnd), t <
  * tokens. Addresses are bytes: `w` (row 0 of W) in the weights memory, the rest in the state
  * memory; `scratch` holds at least `tokens · cols` floats.
  *
@@ -350,6 +350,7 @@ export function emitMatMul(
       rowStart: "i32",
       rowEnd: "i32",
       scratch: A.type,
+      xReady: "i32", // non-zero: the scratch already holds X packed for these tokens
     },
     null,
     (f, p) => {
@@ -371,7 +372,7 @@ export function emitMatMul(
         f.set(block, i32.const(1));
         f.set(rowsPerTile, i32.const(plan.vectorRows));
       });
-      f.emit(call(pack, p.x, p.cols, p.tokens, block, p.scratch));
+      f.if(i32.eqz(p.xReady), () => f.emit(call(pack, p.x, p.cols, p.tokens, block, p.scratch)));
       f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
         f.set(nr, i32.sub(p.rowEnd, r));
         f.if(i32.gtS(nr, rowsPerTile), () => f.set(nr, rowsPerTile));
