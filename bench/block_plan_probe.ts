@@ -7,7 +7,11 @@
  *
  * ```text
  * deno run -A bench/block_plan_probe.ts [--types q6_k,q4_0,bf16] [--plans 1x1,8x1] [--tokens 1]
+ *                                        [--rows 4096] [--cols 4096] [--region-mib 1024]
  * ```
+ *
+ * `--rows` and `--cols` set the matrix (Llama 3.2 1B's are 2048 or 8192 columns wide);
+ * `--region-mib` the memory the matrices rotate through (small: they come from the caches).
  *
  * A plan `RxB` is R rows × B tokens per tile; with `--tokens 1` (decode) only R matters.
  * `--against DIR` adds, for each plan, the kernels of another checkout of the project (its
@@ -35,6 +39,9 @@ const { values } = parseArgs({
     tokens: { type: "string", default: "1" },
     rounds: { type: "string" },
     against: { type: "string" },
+    rows: { type: "string", default: "4096" },
+    cols: { type: "string", default: "4096" },
+    "region-mib": { type: "string", default: "1024" },
   },
 });
 const types = values.types.split(",") as StorageType[];
@@ -42,7 +49,8 @@ const plans = values.plans.split(",").map((p) => p.split("x").map(Number));
 const tokens = Number(values.tokens);
 const rounds = Number(values.rounds ?? (tokens === 1 ? 40 : 6));
 
-const ROWS = 4096, COLS = 4096, REGION = 2 ** 30;
+const ROWS = Number(values.rows), COLS = Number(values.cols);
+const REGION = Number(values["region-mib"]) * 2 ** 20;
 const weights = sharedMemory64(REGION);
 // Normal float16 bit patterns in every 16-bit word, so that every block's scales are finite.
 const words = new Uint32Array(weights.buffer, 0, REGION / 4);

@@ -35,7 +35,7 @@ import type { BlockStorageType } from "../../tensor/storage.ts";
 import type { Expr, FunctionBuilder, Local } from "../../wasm/module.ts";
 import { f32, f32x4, i16x8, i32, i32x4, i8x16, v128 } from "../../wasm/ops.ts";
 import { f16TopToF32, type KernelTarget, madd } from "./matmul.ts";
-import { RECORD, RECORD_BYTES, type RecordForm } from "./quantize_x.ts";
+import { type RecordForm, type RecordLayout, RECORDS, SUPER_SUMS } from "./quantize_x.ts";
 
 /** What a format's emitter sees of the tile it works for. */
 export interface BlockTile {
@@ -131,7 +131,12 @@ function laneSums(f: FunctionBuilder, dots: readonly (RowDot | null)[]): Expr {
  * the top halves of four 32-bit lanes and widened in one vector; each row unpacked once; then
  * for each token `acc += f32(Σ q · xq + o · (−Σ xq)) · (d · dx)`, four rows at a time.
  */
-export function emitLaneBlock(f: FunctionBuilder, tile: LaneTile, lanes: LaneFormat): void {
+export function emitLaneBlock(
+  f: FunctionBuilder,
+  tile: LaneTile,
+  lanes: LaneFormat,
+  record: RecordLayout,
+): void {
   const { target: t, wp, xp, acc } = tile;
   const d = f.temp("d", "v128"), sum = f.temp("sum", "v128");
   acc.forEach((row, g) => {
@@ -148,10 +153,10 @@ export function emitLaneBlock(f: FunctionBuilder, tile: LaneTile, lanes: LaneFor
       );
       f.set(sum, laneSums(f, dots));
       if (lanes.offset !== 0) {
-        const total = v128.load32Splat(t.state, x, RECORD.total);
+        const total = v128.load32Splat(t.state, x, record.total);
         f.set(sum, i32x4.add(sum, i32x4.shl(total, i32.const(lanes.offset === 8 ? 3 : 4))));
       }
-      const scale = f32x4.mul(d, v128.load32Splat(t.state, x, RECORD.dx));
+      const scale = f32x4.mul(d, v128.load32Splat(t.state, x, record.dx));
       f.set(row[k], madd(t, f32x4.convertI32x4S(sum), scale, row[k]));
     });
   });
@@ -230,17 +235,20 @@ function bitTo(f: FunctionBuilder, bytes: Expr, bit: number, to: number, width =
   return v128.and(moved, splat8(f, ((1 << width) - 1) << to));
 }
 
+const K = RECORDS.q8_k;
+
 /**
- * Four floats of a super-block field of the K-quant records (see `quantize_x.ts`): record
- * `record` of the super-block at `xp` (0: sums, 1–2: half sums, 3: dx), floats `4 · quarter …`.
+ * Eight int16 super-block sums of the K-quant records at `xp` (see `quantize_x.ts`): the half
+ * sums 0–7 (`part` 0), 8–15 (1), or the records' sums (2).
  */
-function superField(t: KernelTarget, xp: Expr, record: number, quarter: number): Expr {
-  return v128.load(t.state, xp, RECORD_BYTES * record + RECORD.superSums + 16 * quarter);
+function superSums(t: KernelTarget, xp: Expr, part: 0 | 1 | 2): Expr {
+  const record = part === 2 ? SUPER_SUMS.records : SUPER_SUMS.halves[part];
+  return v128.load(t.state, xp, K.bytes * record + SUPER_SUMS.at);
 }
 
-/** The activation vector at `field` of record `record`. */
+/** The 16 activation bytes at `field` of K-quant record `record`. */
 function xload(t: KernelTarget, xp: Expr, record: number, field: number): Expr {
-  return v128.load(t.state, xp, RECORD_BYTES * record + field);
+  return v128.load(t.state, xp, K.bytes * record + field);
 }
 
 /** Q8_0 (34 bytes): d, then 32 int8, widened to int16 where they are read. */
@@ -380,7 +388,7 @@ function foldSuper(
   x: Expr,
   mins?: { readonly sum: Expr; readonly dmin: Expr },
 ): Expr {
-  const dx = f32.load(t.state, x, RECORD.dx);
+  const dx = f32.load(t.state, x, K.dx);
   let result = madd(t, f32x4.convertI32x4S(isum), f32x4.splat(f32.mul(d, dx)), acc);
   if (mins !== undefined) {
     const m = f32x4.mul(f32x4.convertI32x4S(mins.sum), f32x4.splat(f32.mul(mins.dmin, dx)));
@@ -443,7 +451,7 @@ function kFormat(fifth: boolean): BlockFormat {
         const d = halfScalar(t, w, 0), dmin = halfScalar(t, w, 2);
         xp.forEach((x, k) => {
           // Σ_g m_g · Σ xq over sub-block g, from record 1's sums.
-          const sums = i32x4.dotI16x8S(mn, superField(t, x, 1, 0));
+          const sums = i32x4.dotI16x8S(mn, superSums(t, x, 2));
           f.set(acc[i][k], foldSuper(t, acc[i][k], isum[k], d, x, { sum: sums, dmin }));
         });
       });
@@ -474,8 +482,8 @@ const Q6_K: BlockFormat = {
       xp.forEach((x, k) => {
         // − 32 · Σ_j sc_j · Σ xq over sub-block j, from record 0's half sums.
         const offset = i32x4.add(
-          i32x4.dotI16x8S(scales[0], superField(t, x, 0, 0)),
-          i32x4.dotI16x8S(scales[1], superField(t, x, 0, 1)),
+          i32x4.dotI16x8S(scales[0], superSums(t, x, 0)),
+          i32x4.dotI16x8S(scales[1], superSums(t, x, 1)),
         );
         f.set(isum[k], i32x4.sub(v128.i32x4(0), i32x4.shl(offset, i32.const(5))));
       });

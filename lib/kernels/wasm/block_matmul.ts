@@ -44,7 +44,7 @@ import {
   FLOAT_BLOCK_FORMATS,
 } from "./block_formats.ts";
 import { callTile, type KernelTarget } from "./matmul.ts";
-import { emitQuantizeX, RECORD_BYTES } from "./quantize_x.ts";
+import { emitQuantizeX, type RecordForm, RECORDS } from "./quantize_x.ts";
 
 /** Tile sizes of the block kernels: rows × tokens for prefill, rows for one token. */
 export interface BlockTilePlan {
@@ -82,7 +82,7 @@ export type BlockActivations = "q8" | "f32";
 
 /** Bytes of the activations of one block of 32, as the body reads them. */
 function recordBytes(fmt: BlockFormat): number {
-  return fmt.activations === "f32" ? 128 : RECORD_BYTES;
+  return fmt.activations === "f32" ? 128 : RECORDS[fmt.activations].bytes;
 }
 
 function emitBlockTile(
@@ -121,7 +121,12 @@ function emitBlockTile(
       for (let t = 1; t < B; t++) f.set(xp[t], i64.add(xp[t - 1], p.xStride));
       f.forRange(s, i32.const(0), p.supers, 1, () => {
         if (lanes === undefined) fmt.emit!(f, { target, wp, xp, acc });
-        else emitLaneBlock(f, { target, wp, xp, acc }, lanes);
+        else {emitLaneBlock(
+            f,
+            { target, wp, xp, acc },
+            lanes,
+            RECORDS[fmt.activations as RecordForm],
+          );}
         for (const w of wp) f.set(w, i64.add(w, i64.const(fmt.superBytes)));
         const bytes = (recordBytes(fmt) * fmt.superElements) / 32;
         for (const x of xp) f.set(x, i64.add(x, i64.const(bytes)));
