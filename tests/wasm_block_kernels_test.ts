@@ -47,9 +47,12 @@ function randoms(seed: number): () => number {
 }
 
 /** Weights quantized from Gaussian-like floats with outliers; returns their decoded values. */
-function fillWeights(type: BlockStorageType, rows: number, cols: number, seed: number) {
+function fillWeights(type: BlockStorageType, rows: number, cols: number, seed: number, scale = 1) {
   const next = randoms(seed);
-  const x = Float32Array.from({ length: rows * cols }, () => 0.05 * (next() + next() + next()));
+  const x = Float32Array.from(
+    { length: rows * cols },
+    () => scale * 0.05 * (next() + next() + next()),
+  );
   for (let i = 0; i < x.length; i += 61) x[i] *= 6;
   const bytes = quantizeMatrix(type, x);
   new Uint8Array(weights.buffer).set(bytes, 0);
@@ -164,6 +167,28 @@ for (const type of TYPES) {
     assert.deepEqual(floats.slice(OUT_SPLIT / 4, OUT_SPLIT / 4 + rows * tokens), whole);
   });
 }
+
+Deno.test("blocks whose float16 scales are subnormal agree with the twin", () => {
+  // Weights ~1e-4: every d (and dmin) below 2^-14, as K-quant scales of real weights often are.
+  for (const type of TYPES) {
+    const rows = 5, cols = 512, tokens = 2;
+    const w = fillWeights(type, rows, cols, 61, 2e-3);
+    const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+    const bytes = new Uint8Array(weights.buffer, 0, STORAGE[type].blockBytes);
+    const d = bytes[type === "q6_k" ? 208 : 0] | (bytes[type === "q6_k" ? 209 : 1] << 8);
+    assert.equal((d >> 10) & 31, 0, `${type}: expected a subnormal d, found ${d.toString(16)}`);
+    fillX(tokens * cols, 62);
+    runMatMul(ts, ref, OUT_TS, tokens);
+    runMatMul(wasm, ref, OUT_WASM, tokens);
+    for (let i = 0; i < rows * tokens; i++) {
+      const [t, r] = [Math.floor(i / rows), i % rows];
+      const got = floats[OUT_WASM / 4 + i], want = floats[OUT_TS / 4 + i];
+      const limit = bound(w, cols, r, t, STORAGE[type].blockElements);
+      assert.ok(Math.abs(got - want) <= limit, `${type} [${t}, ${r}]: ${got} vs ${want}`);
+      assert.ok(Math.abs(want) > 0);
+    }
+  }
+});
 
 Deno.test("matmul_q4_0 and matmul_q4_k: weights with swapped nibbles give other results", () => {
   for (const type of ["q4_0", "q4_k"] as const) {
