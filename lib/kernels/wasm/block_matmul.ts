@@ -12,7 +12,10 @@
  * l3)` at the end (the row form), or one lane of a vector shared by four rows does (the
  * row-lane form). The order of operations does not depend on the tile, so results do not
  * depend on how rows are split between workers or on how many tokens share a call. Tokens are
- * taken in spans whose activations fit in L2 ({@linkcode ACTIVATION_SPAN_BYTES}).
+ * taken in spans whose activations fit in L2 ({@linkcode ACTIVATION_SPAN_BYTES}). With one
+ * token, a multi-row tile takes its rows far apart, one from each of R equal runs of the range,
+ * so that each row's stream goes on into the next row of its run: a 2048-column Q8_0 row is
+ * only 2 KiB, and R adjacent rows made R memory streams that ended every 2 KiB.
  *
  * Why 8-bit activations rather than float32 (`bench/kernels_bench.ts` measures both for Q8_0
  * and Q4_0): an integer dot product does 16 multiply-adds per instruction where float32 does
@@ -35,8 +38,8 @@
  */
 
 import type { BlockStorageType } from "../../tensor/storage.ts";
-import type { FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
-import { call, f32, f32x4, i32, i64, v128 } from "../../wasm/ops.ts";
+import type { Expr, FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
+import { call, f32, f32x4, i32, i64 } from "../../wasm/ops.ts";
 import {
   BLOCK_FORMATS,
   type BlockFormat,
@@ -99,12 +102,13 @@ function emitBlockTile(
     `tile_${type}_${R}x${B}`,
     {
       w: "i64", // row 0 of the tile
-      rowBytes: "i64",
+      rowStride: "i64", // bytes between the tile's rows in the weights
       xs: "i64", // token 0's first activation record
       xStride: "i64", // bytes between tokens' records
       supers: "i32", // super-blocks per row
       out: "i64", // out[t0, row 0]
       outStride: "i64", // bytes between tokens in out
+      outRowStride: "i64", // bytes between the tile's rows in out
     },
     null,
     (f, p) => {
@@ -116,40 +120,34 @@ function emitBlockTile(
       );
       const s = f.local("s", "i32");
       f.set(wp[0], p.w);
-      for (let i = 1; i < R; i++) f.set(wp[i], i64.add(wp[i - 1], p.rowBytes));
+      for (let i = 1; i < R; i++) f.set(wp[i], i64.add(wp[i - 1], p.rowStride));
       f.set(xp[0], p.xs);
       for (let t = 1; t < B; t++) f.set(xp[t], i64.add(xp[t - 1], p.xStride));
       f.forRange(s, i32.const(0), p.supers, 1, () => {
-        if (lanes === undefined) fmt.emit!(f, { target, wp, xp, acc });
-        else {emitLaneBlock(
-            f,
-            { target, wp, xp, acc },
-            lanes,
-            RECORDS[fmt.activations as RecordForm],
-          );}
+        if (lanes === undefined) {
+          fmt.emit!(f, { target, wp, xp, acc });
+        } else {
+          emitLaneBlock(f, { target, wp, xp, acc }, lanes, RECORDS[fmt.activations as RecordForm]);
+        }
         for (const w of wp) f.set(w, i64.add(w, i64.const(fmt.superBytes)));
         const bytes = (recordBytes(fmt) * fmt.superElements) / 32;
         for (const x of xp) f.set(x, i64.add(x, i64.const(bytes)));
       });
       for (let t = 0; t < B; t++) {
         const out = i64.add(p.out, i64.mul(p.outStride, i64.const(t)));
-        if (lanes !== undefined) {
-          acc.forEach((group, g) => {
-            const rows = Math.min(4, R - 4 * g);
-            if (rows === 4) f.emit(v128.store(S, out, group[t], 16 * g));
-            for (let r = 0; r < rows && rows < 4; r++) {
-              f.emit(f32.store(S, out, f32x4.extractLane(group[t], r), 16 * g + 4 * r));
-            }
-          });
-          continue;
-        }
+        const at = (row: number) => i64.add(out, i64.mul(p.outRowStride, i64.const(row)));
         for (let i = 0; i < R; i++) {
-          const a = acc[i][t];
-          const sum = f32.add(
-            f32.add(f32x4.extractLane(a, 0), f32x4.extractLane(a, 1)),
-            f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
-          );
-          f.emit(f32.store(S, out, sum, 4 * i));
+          let sum: Expr;
+          if (lanes !== undefined) {
+            sum = f32x4.extractLane(acc[i >> 2][t], i & 3);
+          } else {
+            const a = acc[i][t];
+            sum = f32.add(
+              f32.add(f32x4.extractLane(a, 0), f32x4.extractLane(a, 1)),
+              f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
+            );
+          }
+          f.emit(f32.store(S, at(i), sum));
         }
       }
     },
@@ -233,43 +231,73 @@ export function emitBlockMatMul(
       if (quantize !== null) {
         f.if(i32.eqz(p.xReady), () => f.emit(call(quantize, p.x, p.cols, p.tokens, p.scratch)));
       }
-      // Tokens in spans whose activations stay in L2 while every row of the range passes.
-      const t0 = f.local("t0", "i32"), span = f.local("span", "i32"), tEnd = f.local("tEnd", "i32");
-      f.set(span, i32.divU(i32.const(ACTIVATION_SPAN_BYTES), i32.wrapI64(xStride)));
-      f.set(span, i32.mul(i32.divU(span, block), block));
-      f.if(i32.ltS(span, block), () => f.set(span, block));
-      f.forRange(t0, i32.const(0), p.tokens, span, () => {
-        f.set(tEnd, i32.add(t0, span));
-        f.if(i32.gtS(tEnd, p.tokens), () => f.set(tEnd, p.tokens));
-        f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
-          f.set(nr, i32.sub(p.rowEnd, r));
-          f.if(
-            i32.geS(nr, rowsPerTile),
-            () => f.set(nr, rowsPerTile),
-            () => f.set(nr, i32.const(1)),
-          );
-          f.forRange(t, t0, tEnd, nb, () => {
-            f.set(nb, i32.sub(tEnd, t));
-            f.if(i32.gtS(nb, block), () => f.set(nb, block));
-            const args = [
-              i64.add(p.w, i64.mul(i64.extendI32U(r), rowBytes)),
-              rowBytes,
-              i64.add(xs, i64.mul(i64.extendI32U(t), xStride)),
-              xStride,
-              supers,
-              i64.add(
-                p.out,
-                i64.add(
-                  i64.mul(i64.extendI32U(t), outStride),
-                  i64.extendI32U(i32.shl(r, i32.const(2))),
-                ),
-              ),
-              outStride,
-            ];
-            callTile(f, tiles, nr, nb, args);
+      const args = (row: Expr, rowStride: Expr, token: Expr, outRowStride: Expr) => [
+        i64.add(p.w, i64.mul(i64.extendI32U(row), rowBytes)),
+        rowStride,
+        i64.add(xs, i64.mul(i64.extendI32U(token), xStride)),
+        xStride,
+        supers,
+        i64.add(
+          p.out,
+          i64.add(
+            i64.mul(i64.extendI32U(token), outStride),
+            i64.extendI32U(i32.shl(row, i32.const(2))),
+          ),
+        ),
+        outStride,
+        outRowStride,
+      ];
+      const k = f.local("k", "i32"), j = f.local("j", "i32");
+      f.if(
+        i32.and(i32.eq(p.tokens, i32.const(1)), i32.gtS(rowsPerTile, i32.const(1))),
+        () => {
+          // One token: a tile takes one row from each of `rowsPerTile` runs of k rows, so that
+          // each of its rows streams on through its run instead of ending after one short row.
+          f.set(k, i32.divU(i32.sub(p.rowEnd, p.rowStart), rowsPerTile));
+          f.set(nr, rowsPerTile);
+          f.set(nb, i32.const(1));
+          const rowStride = i64.mul(i64.extendI32U(k), rowBytes);
+          const outRowStride = i64.extendI32U(i32.shl(k, i32.const(2)));
+          f.forRange(j, i32.const(0), k, 1, () => {
+            callTile(
+              f,
+              tiles,
+              nr,
+              nb,
+              args(i32.add(p.rowStart, j), rowStride, i32.const(0), outRowStride),
+            );
           });
-        });
-      });
+          f.set(nr, i32.const(1));
+          f.forRange(r, i32.add(p.rowStart, i32.mul(k, rowsPerTile)), p.rowEnd, 1, () => {
+            callTile(f, tiles, nr, nb, args(r, rowBytes, i32.const(0), i64.const(4)));
+          });
+        },
+        () => {
+          // Tokens in spans whose activations stay in L2 while every row of the range passes.
+          const t0 = f.local("t0", "i32"), span = f.local("span", "i32");
+          const tEnd = f.local("tEnd", "i32");
+          f.set(span, i32.divU(i32.const(ACTIVATION_SPAN_BYTES), i32.wrapI64(xStride)));
+          f.set(span, i32.mul(i32.divU(span, block), block));
+          f.if(i32.ltS(span, block), () => f.set(span, block));
+          f.forRange(t0, i32.const(0), p.tokens, span, () => {
+            f.set(tEnd, i32.add(t0, span));
+            f.if(i32.gtS(tEnd, p.tokens), () => f.set(tEnd, p.tokens));
+            f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
+              f.set(nr, i32.sub(p.rowEnd, r));
+              f.if(
+                i32.geS(nr, rowsPerTile),
+                () => f.set(nr, rowsPerTile),
+                () => f.set(nr, i32.const(1)),
+              );
+              f.forRange(t, t0, tEnd, nb, () => {
+                f.set(nb, i32.sub(tEnd, t));
+                f.if(i32.gtS(nb, block), () => f.set(nb, block));
+                callTile(f, tiles, nr, nb, args(r, rowBytes, t, i64.const(4)));
+              });
+            });
+          });
+        },
+      );
     },
     `out (tokens, d) = X (tokens, cols) @ W^T for rows [rowStart, rowEnd) of ${type} weights, ` +
       `${
