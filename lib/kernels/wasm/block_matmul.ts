@@ -61,12 +61,14 @@ export interface BlockTilePlan {
  * same data for every plan): Q8_0, Q4_0 and Q5_0 decode 8 rows per tile (8 memory streams,
  * 1.3–1.5× faster than 1 row), but a K-quant super-block unpacks into so many vectors that more
  * than 1 row spills V8's 16 vector registers: 1 row decodes Q6_K 5× and Q4_K 1.8× faster than
- * 8. Prefill plans are within ~10% of each other for every type (1 × 4 … 4 × 2).
+ * 8. Prefill (2048 columns, 128 tokens): the row-lane types unpack four rows once for every
+ * token of the tile, so more tokens pay: 4 × 8 against 4 × 2, Q4_0 +25%, Q5_0 +63%, Q8_0
+ * +19% (4 × 12 no better); the K-quants are best at 1 × 6 (1 × 8 and 2 × 4 spill).
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
-  q8_0: { rows: 4, tokens: 2, vectorRows: 8 },
-  q4_0: { rows: 4, tokens: 2, vectorRows: 8 },
-  q5_0: { rows: 4, tokens: 2, vectorRows: 8 },
+  q8_0: { rows: 4, tokens: 8, vectorRows: 8 },
+  q4_0: { rows: 4, tokens: 8, vectorRows: 8 },
+  q5_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q4_k: { rows: 1, tokens: 6, vectorRows: 1 },
   q5_k: { rows: 1, tokens: 6, vectorRows: 1 },
   q6_k: { rows: 1, tokens: 6, vectorRows: 1 },
