@@ -389,6 +389,8 @@ function scalePair(f: FunctionBuilder, isum: Local, even: Expr, odd: Expr, pair:
 /**
  * `acc += f32(isum) · (d · dx)`, and with `mins` also `− f32(mins) · (dmin · dx)`: the one
  * float step of a K-quant super-block, `dx` being the super-block's (all its records hold it).
+ * A lane of `isum` can exceed 2^24 (at most 256 · 63 · 31 · 127 for Q5_K), so its conversion may
+ * round, by at most 2^-24 of it, and the same way in every tile.
  */
 function foldSuper(
   t: KernelTarget,
