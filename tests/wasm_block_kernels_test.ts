@@ -168,6 +168,24 @@ for (const type of TYPES) {
   });
 }
 
+Deno.test("one token over row ranges of many tiles: the same bits as one row at a time", () => {
+  // A decode tile takes its rows from 8 runs of the range: ranges of 37 and 45 rows from odd
+  // starts make runs of 4 and 5 rows, with 5 rows left over for 1-row tiles.
+  for (const type of ["q8_0", "q4_0", "q5_0"] as const) {
+    const rows = 83, cols = 64;
+    fillWeights(type, rows, cols, 17);
+    fillX(cols, 18);
+    const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+    for (let r = 0; r < rows; r++) runMatMul(wasm, ref, OUT_TS, 1, r, r + 1);
+    for (const [r0, r1] of [[0, 1], [1, 38], [38, 83]]) runMatMul(wasm, ref, OUT_WASM, 1, r0, r1);
+    assert.deepEqual(
+      floats.slice(OUT_WASM / 4, OUT_WASM / 4 + rows),
+      floats.slice(OUT_TS / 4, OUT_TS / 4 + rows),
+      type,
+    );
+  }
+});
+
 Deno.test("blocks whose float16 scales are subnormal agree with the twin", () => {
   // Weights ~1e-4: every d (and dmin) below 2^-14, as K-quant scales of real weights often are.
   for (const type of TYPES) {

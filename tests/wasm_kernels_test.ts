@@ -124,6 +124,21 @@ for (const type of ["bf16", "f16", "f32"] as const) {
     }
   });
 
+  Deno.test(`matmul_${type}: one token over row ranges of many tiles, the same bits as row by row`, () => {
+    // Decode tiles take their rows from 8 runs of the range: runs of 4 and 5 rows, leftovers.
+    const rows = 83, cols = 45;
+    const w = { type, byteOffset: 0, rows, cols };
+    fillWeights(type, rows * cols, 19);
+    const next = randoms(20);
+    for (let i = 0; i < cols; i++) floats[X / 4 + i] = next();
+    for (let r = 0; r < rows; r++) runMatMul(wasm, w, OUT_TS, 1, r, r + 1);
+    for (const [a, b] of [[0, 1], [1, 38], [38, 83]]) runMatMul(wasm, w, OUT_WASM, 1, a, b);
+    assert.deepEqual(
+      floats.subarray(OUT_WASM / 4, OUT_WASM / 4 + rows),
+      floats.subarray(OUT_TS / 4, OUT_TS / 4 + rows),
+    );
+  });
+
   Deno.test(`matmul_${type}: any row split and any batch give the same bits`, () => {
     const rows = 23, cols = 45, tokens = 6;
     const w = { type, byteOffset: 0, rows, cols };
