@@ -46,7 +46,8 @@ import {
   emitLaneBlock,
   FLOAT_BLOCK_FORMATS,
 } from "./block_formats.ts";
-import { callTile, type KernelTarget } from "./matmul.ts";
+import { addressOps } from "./address.ts";
+import { callRunTiles, callTile, type KernelTarget } from "./matmul.ts";
 import { emitQuantizeX, type RecordForm, RECORDS } from "./quantize_x.ts";
 
 /** Tile sizes of the block kernels: rows × tokens for prefill, rows for one token. */
@@ -249,30 +250,20 @@ export function emitBlockMatMul(
         outStride,
         outRowStride,
       ];
-      const k = f.local("k", "i32"), j = f.local("j", "i32");
       f.if(
         i32.and(i32.eq(p.tokens, i32.const(1)), i32.gtS(rowsPerTile, i32.const(1))),
         () => {
-          // One token: a tile takes one row from each of `rowsPerTile` runs of k rows, so that
-          // each of its rows streams on through its run instead of ending after one short row.
-          f.set(k, i32.divU(i32.sub(p.rowEnd, p.rowStart), rowsPerTile));
-          f.set(nr, rowsPerTile);
-          f.set(nb, i32.const(1));
-          const rowStride = i64.mul(i64.extendI32U(k), rowBytes);
-          const outRowStride = i64.extendI32U(i32.shl(k, i32.const(2)));
-          f.forRange(j, i32.const(0), k, 1, () => {
-            callTile(
-              f,
-              tiles,
-              nr,
-              nb,
-              args(i32.add(p.rowStart, j), rowStride, i32.const(0), outRowStride),
-            );
-          });
-          f.set(nr, i32.const(1));
-          f.forRange(r, i32.add(p.rowStart, i32.mul(k, rowsPerTile)), p.rowEnd, 1, () => {
-            callTile(f, tiles, nr, nb, args(r, rowBytes, i32.const(0), i64.const(4)));
-          });
+          // One token: rows from runs of the range (`callRunTiles`).
+          const rows = { start: p.rowStart, end: p.rowEnd, perTile: rowsPerTile, bytes: rowBytes };
+          callRunTiles(
+            f,
+            tiles,
+            addressOps("i64"),
+            rows,
+            nr,
+            nb,
+            (row, stride, outRowStride) => args(row, stride, i32.const(0), outRowStride),
+          );
         },
         () => {
           // Tokens in spans whose activations stay in L2 while every row of the range passes.

@@ -55,11 +55,12 @@ import type {
   Expr,
   FunctionBuilder,
   FunctionRef,
+  Local,
   Memory,
   ModuleBuilder,
 } from "../../wasm/module.ts";
 import { call, f32, f32x4, i32, i32x4, i8x16, v128 } from "../../wasm/ops.ts";
-import { addressOps, type AddressType } from "./address.ts";
+import { type AddressOps, addressOps, type AddressType } from "./address.ts";
 
 /** The memories and options every kernel is emitted for. */
 export interface KernelTarget {
@@ -399,31 +400,21 @@ export function emitMatMul(
         outStride,
         outRowStride,
       ];
-      const k = f.local("k", "i32"), j = f.local("j", "i32");
       f.if(
         i32.and(i32.eq(p.tokens, i32.const(1)), i32.gtS(rowsPerTile, i32.const(1))),
         () => {
-          // One token: a tile takes one row from each of `rowsPerTile` runs of k rows, so that
-          // each of its rows streams on through its run instead of ending after one row.
+          // One token: rows from runs of the range (`callRunTiles`).
           f.set(xs, p.scratch);
-          f.set(k, i32.divU(i32.sub(p.rowEnd, p.rowStart), rowsPerTile));
-          f.set(nr, rowsPerTile);
-          f.set(nb, i32.const(1));
-          const rowStride = A.mul(A.fromI32(k), rowBytes);
-          const outRowStride = A.fromI32(i32.shl(k, i32.const(2)));
-          f.forRange(j, i32.const(0), k, 1, () => {
-            callTile(
-              f,
-              tiles,
-              nr,
-              nb,
-              args(i32.add(p.rowStart, j), rowStride, i32.const(0), outRowStride),
-            );
-          });
-          f.set(nr, i32.const(1));
-          f.forRange(r, i32.add(p.rowStart, i32.mul(k, rowsPerTile)), p.rowEnd, 1, () => {
-            callTile(f, tiles, nr, nb, args(r, rowBytes, i32.const(0), A.const(4)));
-          });
+          const rows = { start: p.rowStart, end: p.rowEnd, perTile: rowsPerTile, bytes: rowBytes };
+          callRunTiles(
+            f,
+            tiles,
+            A,
+            rows,
+            nr,
+            nb,
+            (row, stride, outRowStride) => args(row, stride, i32.const(0), outRowStride),
+          );
         },
         () => {
           f.forRange(r, p.rowStart, p.rowEnd, nr, () => {
@@ -473,6 +464,37 @@ export function callTile(
     );
   };
   dispatch(0);
+}
+
+/**
+ * Emits one token's tiles over the rows `[rowStart, rowEnd)`: tiles of `rowsPerTile` rows that
+ * take one row from each of `rowsPerTile` equal runs of `k` rows, so that each of a tile's rows
+ * streams on through its run instead of ending after one row, then 1-row tiles for the rows
+ * left over. `args(row, rowStride, outRowStride)` gives the arguments of the tile whose first
+ * row is `row` (strides in bytes); `nr` and `nb` are the i32 locals `callTile` reads.
+ */
+export function callRunTiles(
+  f: FunctionBuilder,
+  tiles: ReadonlyMap<string, FunctionRef>,
+  A: AddressOps,
+  rows: { readonly start: Expr; readonly end: Expr; readonly perTile: Local; readonly bytes: Expr },
+  nr: Local,
+  nb: Local,
+  args: (row: Expr, rowStride: Expr, outRowStride: Expr) => Expr[],
+): void {
+  const k = f.temp("runRows", "i32"), j = f.temp("run", "i32"), r = f.temp("leftRow", "i32");
+  f.set(k, i32.divU(i32.sub(rows.end, rows.start), rows.perTile));
+  f.set(nr, rows.perTile);
+  f.set(nb, i32.const(1));
+  const rowStride = A.mul(A.fromI32(k), rows.bytes);
+  const outRowStride = A.fromI32(i32.shl(k, i32.const(2)));
+  f.forRange(j, i32.const(0), k, 1, () => {
+    callTile(f, tiles, nr, nb, args(i32.add(rows.start, j), rowStride, outRowStride));
+  });
+  f.set(nr, i32.const(1));
+  f.forRange(r, i32.add(rows.start, i32.mul(k, rows.perTile)), rows.end, 1, () => {
+    callTile(f, tiles, nr, nb, args(r, rows.bytes, A.const(4)));
+  });
 }
 
 function plural(n: number, word: string): string {
