@@ -72,6 +72,29 @@ function runMatMul(
   b.matMul(w, X, out, w.rows, tokens, r0, r1);
 }
 
+/**
+ * Runs `w` on both backends for `tokens` tokens of X and checks every output within `1e-6` of
+ * `Σ |w · x|` (plus `floor`) of the twin's.
+ */
+function assertAgreesWithTwin(w: MatrixRef, values: Float64Array, tokens: number, floor: number) {
+  const { rows, cols } = w;
+  runMatMul(wasm, w, OUT_WASM, tokens);
+  runMatMul(ts, w, OUT_TS, tokens);
+  for (let t = 0; t < tokens; t++) {
+    for (let r = 0; r < rows; r++) {
+      let scale = 0;
+      for (let j = 0; j < cols; j++) {
+        scale += Math.abs(values[r * cols + j] * floats[X / 4 + t * cols + j]);
+      }
+      const a = floats[OUT_WASM / 4 + t * rows + r], b = floats[OUT_TS / 4 + t * rows + r];
+      assert.ok(
+        Math.abs(a - b) <= 1e-6 * scale + floor,
+        `${w.type} ${rows}×${cols}, ${tokens} tokens, out[${t}, ${r}]: wasm ${a}, ts ${b}`,
+      );
+    }
+  }
+}
+
 for (const type of ["bf16", "f16", "f32"] as const) {
   Deno.test(`matmul_${type}: odd shapes agree with the TypeScript twin`, () => {
     const shapes = [[1, 1], [1, 8], [3, 7], [4, 9], [5, 16], [7, 13], [10, 37], [13, 64], [
@@ -84,21 +107,7 @@ for (const type of ["bf16", "f16", "f32"] as const) {
       for (const tokens of [1, 2, 3, 4, 5, 7]) {
         const next = randoms(tokens);
         for (let i = 0; i < tokens * cols; i++) floats[X / 4 + i] = next();
-        runMatMul(wasm, w, OUT_WASM, tokens);
-        runMatMul(ts, w, OUT_TS, tokens);
-        for (let t = 0; t < tokens; t++) {
-          for (let r = 0; r < rows; r++) {
-            let scale = 0;
-            for (let j = 0; j < cols; j++) {
-              scale += Math.abs(values[r * cols + j] * floats[X / 4 + t * cols + j]);
-            }
-            const a = floats[OUT_WASM / 4 + t * rows + r], b = floats[OUT_TS / 4 + t * rows + r];
-            assert.ok(
-              Math.abs(a - b) <= 1e-6 * scale + 1e-30,
-              `${type} ${rows}×${cols}, ${tokens} tokens, out[${t}, ${r}]: wasm ${a}, ts ${b}`,
-            );
-          }
-        }
+        assertAgreesWithTwin(w, values, tokens, 1e-30);
       }
     }
   });
@@ -110,18 +119,7 @@ for (const type of ["bf16", "f16", "f32"] as const) {
     const values = fillWeights(type, rows * cols, 41);
     const next = randoms(42);
     for (let i = 0; i < tokens * cols; i++) floats[X / 4 + i] = next();
-    runMatMul(wasm, w, OUT_WASM, tokens);
-    runMatMul(ts, w, OUT_TS, tokens);
-    for (let t = 0; t < tokens; t++) {
-      for (let r = 0; r < rows; r++) {
-        let scale = 0;
-        for (let j = 0; j < cols; j++) {
-          scale += Math.abs(values[r * cols + j] * floats[X / 4 + t * cols + j]);
-        }
-        const a = floats[OUT_WASM / 4 + t * rows + r], b = floats[OUT_TS / 4 + t * rows + r];
-        assert.ok(Math.abs(a - b) <= 1e-6 * scale, `${type} out[${t}, ${r}]: wasm ${a}, ts ${b}`);
-      }
-    }
+    assertAgreesWithTwin(w, values, tokens, 0);
   });
 
   Deno.test(`matmul_${type}: one token over row ranges of many tiles, the same bits as row by row`, () => {
