@@ -18,9 +18,10 @@
  */
 
 import type { StorageType } from "../../tensor/storage.ts";
-import { storageBytes } from "../../tensor/storage.ts";
+import { isBlockType, storageBytes } from "../../tensor/storage.ts";
 import type { BackendInit, KernelBackend } from "../backend.ts";
 import { createTsBackend } from "../ts_backend.ts";
+import { BLOCK_FORMATS } from "./block_formats.ts";
 import { compileKernels } from "./kernels.ts";
 
 /** The kernel module's export for each storage type's matrix product. */
@@ -36,18 +37,13 @@ export const WASM_MATRIX_KERNELS: { readonly [T in StorageType]: string } = {
   q6_k: "matmul_q6_k",
 };
 
-/** How each type's kernel prepares X in the scratch: types that share a form share it. */
-const INPUT_FORMS: { readonly [T in StorageType]: string } = {
-  f32: "plain",
-  f16: "even_odd",
-  bf16: "even_odd",
-  q8_0: "q8_wide",
-  q4_0: "q8",
-  q5_0: "q8",
-  q4_k: "q8_k",
-  q5_k: "q8_k",
-  q6_k: "q8_k",
-};
+/**
+ * What a type's kernel leaves in the scratch from X: the block types' activation records (types
+ * with the same record form share them), or the float types' packed X (one per type).
+ */
+function inputForm(type: StorageType): string {
+  return isBlockType(type) ? BLOCK_FORMATS[type].activations : type;
+}
 
 type MatMulExport = (
   w: bigint,
@@ -115,7 +111,7 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
       if (tokens * w.cols * 4 > init.scratch.byteLength) {
         throw new RangeError(`matMul: ${tokens} tokens × ${w.cols} columns exceed the scratch`);
       }
-      const input = `${INPUT_FORMS[w.type]} ${x} ${w.cols} ${tokens}`;
+      const input = `${inputForm(w.type)} ${x} ${w.cols} ${tokens}`;
       const ready = jobs && input === held ? 1 : 0;
       held = input;
       kernel(
