@@ -64,15 +64,16 @@ export interface BlockTilePlan {
  * than 1 row spills V8's 16 vector registers: 1 row decodes Q6_K 5× and Q4_K 1.8× faster than
  * 8. Prefill (2048 columns, 128 tokens): the row-lane types unpack four rows once for every
  * token of the tile, so more tokens pay: 4 × 8 against 4 × 2, Q4_0 +25%, Q5_0 +63%, Q8_0
- * +19% (4 × 12 no better); the K-quants are best at 1 × 6 (1 × 8 and 2 × 4 spill).
+ * +19% (4 × 12 no better); the K-quants at 1 × 8 (against 1 × 6: Q4_K +8%, Q6_K +2%; 1 × 12
+ * and 1 × 16 no better, 2 × 3 spills and is 13% slower).
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
   q8_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q4_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q5_0: { rows: 4, tokens: 8, vectorRows: 8 },
-  q4_k: { rows: 1, tokens: 6, vectorRows: 1 },
-  q5_k: { rows: 1, tokens: 6, vectorRows: 1 },
-  q6_k: { rows: 1, tokens: 6, vectorRows: 1 },
+  q4_k: { rows: 1, tokens: 8, vectorRows: 1 },
+  q5_k: { rows: 1, tokens: 8, vectorRows: 1 },
+  q6_k: { rows: 1, tokens: 8, vectorRows: 1 },
 };
 
 /**
