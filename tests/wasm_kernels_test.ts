@@ -207,3 +207,29 @@ Deno.test("attention: grouped heads, odd position counts and head sizes agree wi
     }
   }
 });
+
+Deno.test("swiGlu: every token's row range, extreme gates included, agrees with the twin", () => {
+  const GATE_A = MiB, GATE_B = 2 * MiB, UP = 3 * MiB;
+  const rowFloats = 70, tokens = 3;
+  const extremes = [0, -0, 1e-30, -1e-30, 20, -20, 87, -87, 88.5, -88.5, 100, -100, 1e4, -1e4];
+  const next = randoms(5);
+  for (let i = 0; i < rowFloats * tokens; i++) {
+    floats[GATE_A / 4 + i] = i < extremes.length ? extremes[i] : 12 * next();
+    floats[UP / 4 + i] = 3 * next();
+  }
+  floats.copyWithin(GATE_B / 4, GATE_A / 4, GATE_A / 4 + rowFloats * tokens);
+  // [3, 66): 63 elements, so the WebAssembly part (60) leaves three to the TypeScript tail.
+  const start = 3, end = 66;
+  wasm.swiGlu(GATE_A, UP, rowFloats, tokens, start, end);
+  ts.swiGlu(GATE_B, UP, rowFloats, tokens, start, end);
+  for (let i = 0; i < rowFloats * tokens; i++) {
+    const a = floats[GATE_A / 4 + i], b = floats[GATE_B / 4 + i];
+    // Within a few float32 steps of the twin's (Math.exp in float64): e^x to 2 ulp, one division
+    // and one multiplication rounded; below g = −88 the kernel gives 0 (|silu| < 6e-37 there).
+    const limit = 4 * 2 ** -23 * Math.abs(b) + 1e-36;
+    assert.ok(Math.abs(a - b) <= limit, `gate[${i}] ${floats[UP / 4 + i]}: wasm ${a}, ts ${b}`);
+  }
+  // Outside [start, end) nothing moved.
+  const g = floats[GATE_A / 4 + rowFloats + 1];
+  assert.equal(g, floats[GATE_B / 4 + rowFloats + 1]);
+});

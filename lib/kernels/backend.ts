@@ -62,6 +62,25 @@ export interface KernelBackend {
    */
   newJob?(): void;
   /**
+   * The SwiGLU gate of the feed-forward block: `gate[t, i] = silu(gate[t, i]) · up[t, i]` for
+   * tokens `t < tokens` and `i` in `[start, end)`, where `[t, i]` is float `t · rowFloats + i`.
+   *
+   * @param gate `w1 x` (float32), overwritten with the gated product.
+   * @param up `w3 x`.
+   * @param rowFloats Floats between tokens' rows.
+   * @param tokens Number of tokens.
+   * @param start First element of each row.
+   * @param end One past the last.
+   */
+  swiGlu(
+    gate: number,
+    up: number,
+    rowFloats: number,
+    tokens: number,
+    start: number,
+    end: number,
+  ): void;
+  /**
    * Attention of `kvHeads · kvGroup` consecutive query heads of one token: query head `h`
    * reads key/value head `⌊h / kvGroup⌋` over positions `0 .. positions − 1`.
    *

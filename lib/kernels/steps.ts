@@ -38,7 +38,6 @@
 import { STORAGE, type StorageType } from "../tensor/storage.ts";
 import { type JobRunner, shareStart } from "../parallel/pool.ts";
 import type { BackendInit, BackendName, KernelBackend, MatrixRef } from "./backend.ts";
-import { swiGlu as swiGluKernel } from "./silu.ts";
 import { createTsBackend } from "./ts_backend.ts";
 import { createWasmBackend } from "./wasm/backend.ts";
 
@@ -223,8 +222,6 @@ export function stepRunner(
   share: number,
 ): JobRunner {
   const backend = createBackend(init.backend, { ...init, scratch: init.scratch[share] });
-  const state = init.state.buffer;
-  const floats = (byteOffset: number, n: number) => new Float32Array(state, byteOffset, n);
   let current: Float64Array = new Float64Array(0); // the job being run
   const matMulRows = (at: number, r0: number, r1: number) => {
     const w: MatrixRef = {
@@ -236,9 +233,7 @@ export function stepRunner(
     backend.matMul(w, current[at + 5], current[at + 6], w.rows, current[at + 7], r0, r1);
   };
   const swiGluRange = (at: number, start: number, end: number) => {
-    const n = current[at + 3], tokens = current[at + 4];
-    const gate = floats(current[at + 1], n * tokens), up = floats(current[at + 2], n * tokens);
-    for (let t = 0; t < tokens; t++) swiGluKernel(gate, up, t * n + start, t * n + end);
+    backend.swiGlu(current[at + 1], current[at + 2], current[at + 3], current[at + 4], start, end);
   };
 
   /** Chunks of every step's rows, claimed in turn; the steps are independent. */
@@ -297,8 +292,7 @@ export function stepRunner(
         case SWIGLU: {
           const n = words[at + 3], tokens = words[at + 4];
           const start = shareStart(n, share, shares), end = shareStart(n, share + 1, shares);
-          const gate = floats(words[at + 1], n * tokens), up = floats(words[at + 2], n * tokens);
-          for (let t = 0; t < tokens; t++) swiGluKernel(gate, up, t * n + start, t * n + end);
+          backend.swiGlu(words[at + 1], words[at + 2], n, tokens, start, end);
           break;
         }
         default:

@@ -22,6 +22,7 @@
 
 import type { BlockStorageType, StorageType } from "../tensor/storage.ts";
 import { attend } from "./attention.ts";
+import { swiGlu } from "./silu.ts";
 import type { BackendInit, KernelBackend, MatrixRef } from "./backend.ts";
 import { matMul, MATMUL_ROWS } from "./matmul.ts";
 import { type Matrix, matrixView, readRow } from "./matrix.ts";
@@ -145,6 +146,12 @@ export function createTsBackend(init: BackendInit): KernelBackend {
         rowEnd,
         rowScratch,
       );
+    },
+    swiGlu(gate, up, rowFloats, tokens, start, end) {
+      const g = view(gate), u = view(up);
+      for (let t = 0; t < tokens; t++) {
+        swiGlu(g, u, t * rowFloats + start, t * rowFloats + end);
+      }
     },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
       attend(

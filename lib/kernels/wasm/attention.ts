@@ -32,49 +32,13 @@
  * @module
  */
 
-import type { Expr, FunctionBuilder, FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
-import { call, f32, f32x4, i32, i32x4, i64, v128 } from "../../wasm/ops.ts";
+import type { Expr, FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
+import { call, f32, f32x4, i32, i64, v128 } from "../../wasm/ops.ts";
+import { expF32x4 } from "./exp.ts";
 import { type KernelTarget, madd } from "./matmul.ts";
 
 /** Query heads computed together (their accumulators fill the registers). */
 const HEADS_PER_PASS = 4;
-
-const LOG2E = Math.LOG2E;
-/** ln 2 split in two (Cody and Waite): the high part has few bits, so `n · LN2_HI` is exact. */
-const LN2_HI = 0.693359375;
-const LN2_LO = -2.12194440e-4;
-
-/**
- * `e^x` in each lane, for the softmax: within 2 units in the last place for `x` in [-87, 88]
- * (inputs outside are clamped, so `e^x` of a very negative score is 1e-38, not 0).
- *
- * Write `x = n · ln 2 + r` with `n` the nearest integer to `x / ln 2`, so `|r| ≤ ln 2 / 2`;
- * then `e^x = 2^n · e^r`, where `e^r` is its Taylor series to `r^6/720` (the next term is below
- * 2^-24 of the result) and `2^n` is built directly as the float's exponent bits `(n + 127) <<
- * 23`. Sets temporaries of `f` named `exp_*`.
- *
- * @param f The function being written.
- * @param x Four floats.
- * @returns Their exponentials.
- */
-export function expF32x4(f: FunctionBuilder, x: Expr): Expr {
-  const t = f.temp("exp_x", "v128"), n = f.temp("exp_n", "v128");
-  const r = f.temp("exp_r", "v128"), p = f.temp("exp_p", "v128");
-  const splat = (value: number) => v128.f32x4(value);
-  f.set(t, f32x4.max(f32x4.min(x, splat(88.37)), splat(-87.33)));
-  f.set(n, f32x4.nearest(f32x4.mul(t, splat(LOG2E))));
-  f.set(r, f32x4.sub(f32x4.sub(t, f32x4.mul(n, splat(LN2_HI))), f32x4.mul(n, splat(LN2_LO))));
-  // p = 1 + r(1 + r(1/2 + r(1/6 + r(1/24 + r(1/120 + r/720)))))
-  f.set(p, splat(1 / 720));
-  for (const c of [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1]) {
-    f.set(p, f32x4.add(f32x4.mul(p, r), splat(c)));
-  }
-  const twoToN = i32x4.shl(
-    i32x4.add(i32x4.truncSatF32x4S(n), v128.i32x4(127)),
-    i32.const(23),
-  );
-  return f32x4.mul(p, twoToN);
-}
 
 /** Sum of the four lanes, `(l0 + l1) + (l2 + l3)`. */
 function laneSum(v: Expr): Expr {

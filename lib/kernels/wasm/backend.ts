@@ -72,6 +72,8 @@ type AttentionExport = (
   scores: bigint,
 ) => void;
 
+type SwiGluExport = (gate: bigint, up: bigint, rowBytes: bigint, tokens: number, n: number) => void;
+
 /**
  * Builds the WebAssembly backend for one thread.
  *
@@ -91,6 +93,7 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
     ) => [type, exports[name] as MatMulExport | undefined]),
   ) as Record<StorageType, MatMulExport | undefined>;
   const attention = exports.attention as AttentionExport;
+  const swiGlu = exports.swiglu as SwiGluExport;
   const scratch = BigInt(init.scratch.byteOffset);
   const fallback = createTsBackend(init);
   // Which input the scratch holds, quantized or packed, within the current job: the products
@@ -131,6 +134,20 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
     newJob() {
       jobs = true;
       held = "";
+    },
+    swiGlu(gate, up, rowFloats, tokens, start, end) {
+      // Four floats at a time in WebAssembly; a remainder of 1–3 per row in TypeScript.
+      const vectors = (end - start) & ~3;
+      if (vectors > 0) {
+        swiGlu(
+          BigInt(gate + 4 * start),
+          BigInt(up + 4 * start),
+          BigInt(4 * rowFloats),
+          tokens,
+          vectors,
+        );
+      }
+      if (start + vectors < end) fallback.swiGlu(gate, up, rowFloats, tokens, start + vectors, end);
     },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
       held = ""; // the scores go to the scratch

@@ -12,6 +12,7 @@
  * | `matmul_q8_0` … | the same for ggml's block types (Q8_0, Q4_0, Q5_0, | `block_matmul.ts` |
  * | `matmul_q6_k`   | Q4_K, Q5_K, Q6_K), activations in 8 bits           |                 |
  * | `attention`     | causal grouped-query attention of one token        | `attention.ts`  |
+ * | `swiglu`        | the feed-forward gate `silu(w1 x) · w3 x`          | `silu.ts`       |
  *
  * `deno task llama kernels --wat` prints the module in the text format.
  *
@@ -32,6 +33,7 @@ import { f32x4, v128 } from "../../wasm/ops.ts";
 import { moduleText } from "../../wasm/text.ts";
 import type { BlockStorageType } from "../../tensor/storage.ts";
 import { emitAttention } from "./attention.ts";
+import { emitSwiGlu } from "./silu.ts";
 import {
   type BlockActivations,
   type BlockTilePlan,
@@ -104,6 +106,7 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
     );
   }
   emitAttention(m, target);
+  emitSwiGlu(m, target);
   return m;
 }
 
