@@ -36,6 +36,18 @@ const plain = createBackend("wasm", {
   ...init,
   module: compileKernels({ fma: false }),
 });
+// The 8-bit dot products with accumulation (one instruction with AVX-VNNI) and without,
+// whichever of the two this machine's default is.
+const dotAdd = createBackend("wasm", {
+  backend: "wasm",
+  ...init,
+  module: compileKernels({ dotAdd: true }),
+});
+const noDotAdd = createBackend("wasm", {
+  backend: "wasm",
+  ...init,
+  module: compileKernels({ dotAdd: false }),
+});
 const ts = createBackend("ts", { backend: "ts", ...init });
 const floats = new Float32Array(state.buffer);
 const TYPES: BlockStorageType[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
@@ -108,7 +120,7 @@ for (const type of TYPES) {
         for (const tokens of [1, 2, 3, 4, 7]) {
           fillX(tokens * cols, tokens + cols);
           runMatMul(ts, ref, OUT_TS, tokens);
-          for (const backend of [wasm, plain]) {
+          for (const backend of [wasm, plain, dotAdd, noDotAdd]) {
             runMatMul(backend, ref, OUT_WASM, tokens);
             for (let t = 0; t < tokens; t++) {
               for (let r = 0; r < rows; r++) {
@@ -317,4 +329,42 @@ Deno.test("a kernel module emitted without a block type runs that type on the Ty
     floats.slice(OUT_WASM / 4, OUT_WASM / 4 + 2 * rows),
     floats.slice(OUT_TS / 4, OUT_TS / 4 + 2 * rows),
   );
+});
+
+Deno.test("the largest integer sums of every format do not overflow its 16-bit lanes", () => {
+  // Every weight byte 0xff (the largest q: 15 for Q4_0, 31 for Q5_0, 63 for Q6_K, scales and
+  // minimums 63 for the K-quants), the float16 scales 1.0, and every activation ±1 (xq = ±127):
+  // the largest sum each 16-bit lane of a format can hold.
+  const scalesAt: { [T in BlockStorageType]?: number[] } = {
+    q4_0: [0],
+    q5_0: [0],
+    q4_k: [0, 2],
+    q5_k: [0, 2],
+    q6_k: [208],
+  };
+  const rows = 8, cols = 512;
+  for (const [type, at] of Object.entries(scalesAt) as [BlockStorageType, number[]][]) {
+    const { blockBytes } = STORAGE[type];
+    const bytes = new Uint8Array(weights.buffer, 0, rows * storageBytes(type, cols)).fill(0xff);
+    for (let b = 0; b < bytes.length; b += blockBytes) {
+      for (const offset of at) bytes.set([0x00, 0x3c], b + offset); // 1.0, little-endian
+    }
+    const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
+    for (const sign of [1, -1]) {
+      for (const tokens of [1, 8]) {
+        floats.fill(sign, X / 4, X / 4 + tokens * cols);
+        runMatMul(ts, ref, OUT_TS, tokens);
+        for (const backend of [dotAdd, noDotAdd]) {
+          runMatMul(backend, ref, OUT_WASM, tokens);
+          for (let i = 0; i < rows * tokens; i++) {
+            const got = floats[OUT_WASM / 4 + i], want = floats[OUT_TS / 4 + i];
+            assert.ok(
+              Math.abs(got - want) <= 1e-5 * Math.abs(want),
+              `${type} x = ${sign}, ${tokens} tokens, out[${i}]: ${got} vs ${want}`,
+            );
+          }
+        }
+      }
+    }
+  }
 });
