@@ -261,8 +261,10 @@ export const INSTRUCTIONS = {
   "i8x16.shl": simd(0x6b, "v128 i32 > v128"),
   "i8x16.shr_s": simd(0x6c, "v128 i32 > v128"),
   "i8x16.shr_u": simd(0x6d, "v128 i32 > v128"),
+  "i8x16.neg": simd(0x61, V1),
   "i8x16.add": simd(0x6e, V2),
   "i8x16.sub": simd(0x71, V2),
+  "i8x16.max_s": simd(0x78, V2),
 
   // i16x8.
   "i16x8.extadd_pairwise_i8x16_s": simd(0x7c, V1),

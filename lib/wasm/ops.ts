@@ -226,8 +226,10 @@ export const i8x16 = {
   shl: bin("i8x16.shl"),
   shrS: bin("i8x16.shr_s"),
   shrU: bin("i8x16.shr_u"),
+  neg: un("i8x16.neg"),
   add: bin("i8x16.add"),
   sub: bin("i8x16.sub"),
+  maxS: bin("i8x16.max_s"),
 };
 
 /** 8 lanes of 16-bit integers. */

@@ -281,8 +281,26 @@ const Q8_0: BlockFormat = {
   lanes: {
     offset: 0,
     fourLanesFitInt16: false,
-    unpack: () => [],
-    dot(_f, t, w, _q, x) {
+    unpack(f, t, w, row) {
+      if (!t.dotAdd) return [];
+      const w0 = f.temp(`w0_${row}`, "v128"), w1 = f.temp(`w1_${row}`, "v128");
+      f.set(w0, v128.load(t.weights, w, 2));
+      f.set(w1, v128.load(t.weights, w, 18));
+      return [w0, w1];
+    },
+    dot(_f, t, w, q, x) {
+      if (t.dotAdd) {
+        // Σ w · xq = Σ w · max(xq, 0) − Σ w · max(−xq, 0): four vpdpbusd, each lane at most
+        // 8 · 127 · 127 in magnitude. Against int16 xq and pmaddwd (one thread, AVX-VNNI):
+        // prefill +16%, decode the same.
+        const part = (at: number) =>
+          i32x4.relaxedDotI8x16I7x16AddS(
+            q[1],
+            v128.load(t.state, x, at + 16),
+            i32x4.relaxedDotI8x16I7x16AddS(q[0], v128.load(t.state, x, at), v128.i32x4(0)),
+          );
+        return { lanes: 4, value: i32x4.sub(part(0), part(32)) };
+      }
       const part = (j: number) =>
         i32x4.dotI16x8S(v128.load8x8S(t.weights, w, 2 + 8 * j), v128.load(t.state, x, 16 * j));
       return {

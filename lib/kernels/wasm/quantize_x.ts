@@ -16,7 +16,8 @@
  * One record per block of 32, token after token ({@linkcode RECORDS}):
  *
  * ```text
- * bytes 0–31   xq[32]   int8          (the wide form: bytes 0–63, xq as int16, for Q8_0)
+ * bytes 0–31   xq[32]   int8          (the wide form: bytes 0–63, xq as int16, for Q8_0;
+ *                                      with AVX-VNNI, max(xq, 0) then max(−xq, 0) as bytes)
  * bytes 32–35  dx       float32       (the wide form: 64–67)
  * bytes 36–39  −Σ xq over all 32, int32 (not in the wide form)
  * bytes 48–63  (the K-quant form) super-block sums in the first three records of each 256:
@@ -145,7 +146,17 @@ export function emitQuantizeX(
         for (let i = 0; i < 4; i++) {
           f.set(h[i], i16x8.narrowI32x4S(scaled(2 * i), scaled(2 * i + 1)));
         }
-        if (wide) {
+        if (wide && target.dotAdd) {
+          // xq's positive and negative parts, each 0 … 127: the 7-bit operand of vpdpbusd,
+          // against Q8_0's signed weights (|xq| ≤ 127, so −xq does not wrap).
+          const zero = v128.i32x4(0);
+          f.set(lo, i8x16.narrowI16x8S(h[0], h[1]));
+          f.set(hi, i8x16.narrowI16x8S(h[2], h[3]));
+          f.emit(v128.store(S, p.dst, i8x16.maxS(lo, zero)));
+          f.emit(v128.store(S, p.dst, i8x16.maxS(hi, zero), 16));
+          f.emit(v128.store(S, p.dst, i8x16.maxS(i8x16.neg(lo), zero), 32));
+          f.emit(v128.store(S, p.dst, i8x16.maxS(i8x16.neg(hi), zero), 48));
+        } else if (wide) {
           for (let i = 0; i < 4; i++) f.emit(v128.store(S, p.dst, h[i], 16 * i));
         } else {
           f.set(lo, i8x16.narrowI16x8S(h[0], h[1]));
