@@ -183,8 +183,8 @@ for (const type of TYPES) {
 Deno.test("one token over row ranges of many tiles: the same bits as one row at a time", () => {
   // A decode tile takes its rows from 8 runs of the range: ranges of 37 and 45 rows from odd
   // starts make runs of 4 and 5 rows, with 5 rows left over for 1-row tiles.
-  for (const type of ["q8_0", "q4_0", "q5_0"] as const) {
-    const rows = 83, cols = 64;
+  for (const type of TYPES) {
+    const rows = 83, cols = STORAGE[type].blockElements * 2;
     fillWeights(type, rows, cols, 17);
     fillX(cols, 18);
     const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
