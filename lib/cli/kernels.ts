@@ -15,6 +15,7 @@
 
 import { UsageError } from "../errors.ts";
 import { buildKernelModule, relaxedSimdAvailable } from "../kernels/wasm/kernels.ts";
+import { dotAddIsFast } from "../kernels/wasm/dot_add_probe.ts";
 import { functionText, moduleText } from "../wasm/text.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -75,6 +76,13 @@ export function runKernels(args: string[]): Promise<number> {
     ),
     `multiply-add: ${
       fma ? "f32x4.relaxed_madd (relaxed SIMD validates here)" : "f32x4.mul + f32x4.add"
+    }`,
+    `8-bit dot products: ${
+      !fma
+        ? "widened to int16, i32x4.dot_i16x8_s"
+        : dotAddIsFast()
+        ? "i32x4.relaxed_dot_i8x16_i7x16_add_s (measured faster here: AVX-VNNI's vpdpbusd)"
+        : "i16x8.relaxed_dot_i8x16_i7x16_s (the accumulating form measured slower here)"
     }`,
     "",
   ];

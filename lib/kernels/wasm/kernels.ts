@@ -34,6 +34,7 @@ import { moduleText } from "../../wasm/text.ts";
 import type { BlockStorageType } from "../../tensor/storage.ts";
 import { emitAttention } from "./attention.ts";
 import { emitSwiGlu } from "./silu.ts";
+import { dotAddIsFast } from "./dot_add_probe.ts";
 import {
   type BlockActivations,
   type BlockTilePlan,
@@ -51,7 +52,8 @@ export interface KernelOptions {
   readonly fma?: boolean;
   /**
    * Use relaxed SIMD's 8-bit dot product with accumulation where it is one instruction
-   * (default: with `fma`, on processors with AVX-VNNI, {@linkcode vnniAvailable}).
+   * (default: with `fma`, where it is faster, as `dotAddIsFast` in `dot_add_probe.ts` measures:
+   * processors with AVX-VNNI).
    */
   readonly dotAdd?: boolean;
   /** Tile sizes of the matrix kernels. */
@@ -82,33 +84,9 @@ export function relaxedSimdAvailable(): boolean {
   return relaxed;
 }
 
-let vnni: boolean | undefined;
-
-/**
- * Whether the processor has AVX-VNNI (Linux: the `avx_vnni` flag of `/proc/cpuinfo`), with
- * which V8 compiles `i32x4.relaxed_dot_i8x16_i7x16_add_s` to one `vpdpbusd`. Without it V8
- * emits five instructions, slower than `pmaddubsw` and a widening; AVX-512 VNNI alone does not
- * count (measured on a Zen 4, which has it: the instruction was the slow form). Elsewhere, or
- * when the file cannot be read, false: the form that is never slow.
- */
-export function vnniAvailable(): boolean {
-  if (vnni === undefined) {
-    vnni = false;
-    if (Deno.build.os === "linux" && Deno.build.arch === "x86_64") {
-      try {
-        const flags = Deno.readTextFileSync("/proc/cpuinfo").match(/^flags\s*:(.*)$/m);
-        vnni = flags !== null && flags[1].split(" ").includes("avx_vnni");
-      } catch {
-        // no permission or no file: keep the portable form
-      }
-    }
-  }
-  return vnni;
-}
-
 /** `options.dotAdd`, or its default. */
 function dotAddOf(options: KernelOptions): boolean {
-  return options.dotAdd ?? ((options.fma ?? relaxedSimdAvailable()) && vnniAvailable());
+  return options.dotAdd ?? ((options.fma ?? relaxedSimdAvailable()) && dotAddIsFast());
 }
 
 /**
