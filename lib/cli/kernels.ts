@@ -14,8 +14,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { buildKernelModule, relaxedSimdAvailable } from "../kernels/wasm/kernels.ts";
-import { dotAddIsFast } from "../kernels/wasm/dot_add_probe.ts";
+import { buildKernelModule, dotAddOf, relaxedSimdAvailable } from "../kernels/wasm/kernels.ts";
 import { functionText, moduleText } from "../wasm/text.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -80,7 +79,7 @@ export function runKernels(args: string[]): Promise<number> {
     `8-bit dot products: ${
       !fma
         ? "widened to int16, i32x4.dot_i16x8_s"
-        : dotAddIsFast()
+        : dotAddOf({ fma })
         ? "i32x4.relaxed_dot_i8x16_i7x16_add_s (measured faster here: AVX-VNNI's vpdpbusd)"
         : "i16x8.relaxed_dot_i8x16_i7x16_s (the accumulating form measured slower here)"
     }`,

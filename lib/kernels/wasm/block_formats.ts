@@ -10,15 +10,17 @@
  * Q8_0 stores unsigned integers below 64 with an offset, `w = s · (q − o)` (Q4_0: `o` = 8,
  * Q5_0: 16, Q6_K: 32) or `w = s · q − mn` (Q4_K, Q5_K), so `q` fits the 7-bit operand; the two
  * halves of a block are added in 16 bits, widened pairwise to 32, and `o · (−Σ xq)` (kept in
- * each activation record) is added to give `Σ (q − o) · xq`. Where the processor has AVX-VNNI
- * (`KernelTarget.dotAdd`), Q4_0 and Q5_0 use `i32x4.relaxed_dot_i8x16_i7x16_add_s` instead:
- * one `vpdpbusd` multiplies, adds in fours and accumulates into int32 lanes (one thread, same
- * weights, on a Xeon with AVX-VNNI: Q4_0 prefill +26%, decode +17%; Q5_0 prefill +15%). V8
- * expands it to five instructions without AVX-VNNI (a Zen 4, with AVX-512 VNNI only, measured
- * slower than `pmaddubsw`), so elsewhere the portable form stays.
- * Q8_0's weights are full signed bytes: they are widened to 16 bits on load
- * (`v128.load8x8_s`) and meet activations kept as int16 in `i32x4.dot_i16x8_s`, 8 products per
- * instruction. Without relaxed SIMD the 7-bit dot product is done the same way.
+ * each activation record) is added to give `Σ (q − o) · xq`. Q8_0's weights are full signed
+ * bytes: they are widened to 16 bits on load (`v128.load8x8_s`) and meet activations kept as
+ * int16 in `i32x4.dot_i16x8_s`, 8 products per instruction. Without relaxed SIMD the 7-bit dot
+ * product is done the same way.
+ *
+ * **With AVX-VNNI** (`KernelTarget.dotAdd`, chosen by `dot_add_probe.ts`), Q4_0, Q5_0 and Q5_K
+ * use `i32x4.relaxed_dot_i8x16_i7x16_add_s` instead: one `vpdpbusd` multiplies, adds in fours
+ * and accumulates into int32 lanes (one thread, on a Xeon with AVX-VNNI: Q4_0 prefill +26%,
+ * decode +17%; Q5_0 prefill +15%; Q5_K +6%), and Q8_0 meets activations stored as `max(xq, 0)`
+ * and `max(−xq, 0)`, both valid 7-bit operands (+16%). V8 expands the instruction to five
+ * without AVX-VNNI (a Zen 4, with AVX-512 VNNI only, ran it slower than `pmaddubsw`).
  *
  * **Scaling.** Q8_0, Q4_0 and Q5_0 are in the *row-lane* form ({@linkcode LaneFormat}): per
  * block of 32, the exact integer sums of four rows are gathered into the four lanes of one
@@ -27,10 +29,11 @@
  * conversion, a broadcast scale and a multiply-add per row and block), in one process on the
  * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. The K-quants keep the row
  * form, with one `dx` per super-block (the K-quant records): each sub-block's dot product is
- * scaled by its integer scale in integers (one `i32x4.dot_i16x8_s` with the scale broadcast
- * to every lane, which also widens the pairs), the minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and the offset (Q6_K: `32 · Σ sc ·
- * Σ xq`) come from the records' super-block sums in one or two integer dot products, and the
- * super-block takes one conversion and one or two multiply-adds per row and token.
+ * scaled by its integer scale in integers (one `i32x4.dot_i16x8_s` with the scale broadcast,
+ * which also widens the pairs), the minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and the offset (Q6_K:
+ * `32 · Σ sc · Σ xq`) come from the records' super-block sums in one or two integer dot
+ * products, and the super-block takes one conversion and one or two multiply-adds per row and
+ * token.
  *
  * @module
  */
@@ -294,11 +297,7 @@ const Q8_0: BlockFormat = {
         // 8 · 127 · 127 in magnitude. Against int16 xq and pmaddwd (one thread, AVX-VNNI):
         // prefill +16%, decode the same.
         const part = (at: number) =>
-          i32x4.relaxedDotI8x16I7x16AddS(
-            q[1],
-            v128.load(t.state, x, at + 16),
-            i32x4.relaxedDotI8x16I7x16AddS(q[0], v128.load(t.state, x, at), v128.i32x4(0)),
-          );
+          dotPair32(q[0], v128.load(t.state, x, at), q[1], v128.load(t.state, x, at + 16));
         return { lanes: 4, value: i32x4.sub(part(0), part(32)) };
       }
       const part = (j: number) =>
@@ -346,11 +345,7 @@ function zeroFormat(bytes: number, qs: number, offset: 8 | 16): BlockFormat {
         if (!t.fma) {
           return { lanes: 4, value: wideDot(t, xhi, q1, wideDot(t, xlo, q0, v128.i32x4(0))) };
         }
-        if (t.dotAdd) {
-          // With AVX-VNNI: two vpdpbusd, the sums already in int32 lanes.
-          const low = i32x4.relaxedDotI8x16I7x16AddS(xlo, q0, v128.i32x4(0));
-          return { lanes: 4, value: i32x4.relaxedDotI8x16I7x16AddS(xhi, q1, low) };
-        }
+        if (t.dotAdd) return { lanes: 4, value: dotPair32(xlo, q0, xhi, q1) };
         // Each 16-bit lane at most 2 · 2 · 31 · 127 = 15748: the two halves add without overflow.
         return {
           lanes: 8,
@@ -404,10 +399,13 @@ function lowLane16(f: FunctionBuilder, v: Expr, lane: number): Expr {
   return i8x16.shuffle(v, constant(f, new Array(16).fill(0)), bytes);
 }
 
-/** `Σ xq · q` over 32 bytes in 4 int32 lanes: two `vpdpbusd` (with `KernelTarget.dotAdd`). */
-function dotPair32(xlo: Expr, q0: Expr, xhi: Expr, q1: Expr): Expr {
-  const low = i32x4.relaxedDotI8x16I7x16AddS(xlo, q0, v128.i32x4(0));
-  return i32x4.relaxedDotI8x16I7x16AddS(xhi, q1, low);
+/**
+ * `Σ a · b` over 32 bytes (`a0, b0`: bytes 0–15, `a1, b1`: 16–31) in 4 int32 lanes, `a` signed
+ * and `b` from 0 to 127: two `vpdpbusd` (with `KernelTarget.dotAdd`).
+ */
+function dotPair32(a0: Expr, b0: Expr, a1: Expr, b1: Expr): Expr {
+  const low = i32x4.relaxedDotI8x16I7x16AddS(a0, b0, v128.i32x4(0));
+  return i32x4.relaxedDotI8x16I7x16AddS(a1, b1, low);
 }
 
 /** `Σ xq · q` over 32 bytes in 8 int16 lanes (relaxed SIMD; each lane at most 15748). */
@@ -417,8 +415,10 @@ function dotPair16(xlo: Expr, q0: Expr, xhi: Expr, q1: Expr): Expr {
 
 /**
  * `isum += sa · Σ_a + sb · Σ_b` in int32 lanes, for two sub-blocks' 8-bit dot products `a` and
- * `b` (int16 lanes, as `pmaddubsw` leaves them) and their scales `sa`, `sb` as int16 in all
- * eight lanes: one `i32x4.dot_i16x8_s` per sub-block applies its scale and widens its pairs.
+ * `b` and their scales `sa`, `sb`: one `i32x4.dot_i16x8_s` per sub-block applies its scale and
+ * widens its pairs. Either `a`, `b` are int16 lanes, as `pmaddubsw` leaves them, and the scales
+ * int16 in all eight lanes (`lane16`); or int32 lanes holding int16 values, as `vpdpbusd`
+ * leaves them, and the scales below zeros (`lowLane16`).
  * The scales are broadcast once per row and sub-block, outside the loop over tokens. Measured
  * against interleaving the two dot products' lanes so that one scale vector served both (two
  * shuffles more per token and pair of sub-blocks), one thread, 2048 × 8192: prefill Q4_K +5%,

@@ -84,8 +84,13 @@ export function relaxedSimdAvailable(): boolean {
   return relaxed;
 }
 
-/** `options.dotAdd`, or its default. */
-function dotAddOf(options: KernelOptions): boolean {
+/**
+ * Whether a module built with `options` uses the 8-bit dot product with accumulation.
+ *
+ * @param options The module's options.
+ * @returns `options.dotAdd`, or its default.
+ */
+export function dotAddOf(options: KernelOptions): boolean {
   return options.dotAdd ?? ((options.fma ?? relaxedSimdAvailable()) && dotAddIsFast());
 }
 

@@ -87,7 +87,8 @@ export type RecordForm = "q8" | "q8_wide" | "q8_k";
  * @param m The module.
  * @param target Memories and options.
  * @param form `q8_wide` stores xq as int16 (for int8 weights, whose products need 16-bit
- *   lanes); `q8_k` adds the super-block sums.
+ *   lanes), or with `target.dotAdd` as `max(xq, 0)` and `max(−xq, 0)`; `q8_k` adds the
+ *   super-block sums.
  * @returns The function.
  */
 export function emitQuantizeX(
