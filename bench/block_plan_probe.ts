@@ -42,6 +42,7 @@ const { values } = parseArgs({
     rows: { type: "string", default: "4096" },
     cols: { type: "string", default: "4096" },
     "region-mib": { type: "string", default: "1024" },
+    "dot-add": { type: "string" },
   },
 });
 const types = values.types.split(",") as StorageType[];
@@ -80,23 +81,36 @@ if (values.against !== undefined) {
   const other = await import(url.href) as { compileKernels: Compile };
   sources.push([values.against, other.compileKernels]);
 }
+// `--dot-add both` runs every plan with each 8-bit dot product form (default: the probe's pick).
+const dotAdds = values["dot-add"] === undefined
+  ? [undefined]
+  : values["dot-add"] === "both"
+  ? [true, false]
+  : [values["dot-add"] === "on"];
 const variants = plans.flatMap(([rows, batch]) =>
-  sources.map(([label, compile]) => ({
-    label: sources.length > 1 ? `${rows}x${batch} ${label}` : `${rows}x${batch}`,
-    backend: createBackend("wasm", {
-      backend: "wasm",
-      weights,
-      state: state.memory,
-      module: compile({
-        blockTiles: tokens === 1
-          ? { rows: 1, tokens: 1, vectorRows: rows }
-          : { rows, tokens: batch, vectorRows: 1 },
+  sources.flatMap(([label, compile]) =>
+    dotAdds.map((dotAdd) => ({
+      label: [
+        `${rows}x${batch}`,
+        sources.length > 1 ? label : "",
+        dotAdd === undefined ? "" : dotAdd ? "dotAdd" : "maddubs",
+      ].filter(Boolean).join(" "),
+      backend: createBackend("wasm", {
+        backend: "wasm",
+        weights,
+        state: state.memory,
+        module: compile({
+          dotAdd,
+          blockTiles: tokens === 1
+            ? { rows: 1, tokens: 1, vectorRows: rows }
+            : { rows, tokens: batch, vectorRows: 1 },
+        }),
+        scratch: state.scratch[0],
+        maxScores: 1024,
+        maxCols: 14336,
       }),
-      scratch: state.scratch[0],
-      maxScores: 1024,
-      maxCols: 14336,
-    }),
-  }))
+    }))
+  )
 );
 const [x, out] = tokens === 1 ? [state.xb, state.logits] : [state.hb, state.q];
 const median = (a: number[]) => a.toSorted((p, q) => p - q)[a.length >> 1];

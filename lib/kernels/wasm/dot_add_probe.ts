@@ -1,11 +1,12 @@
 /**
  * Whether `i32x4.relaxed_dot_i8x16_i7x16_add_s` is fast here: one `vpdpbusd` where V8 has
- * AVX-VNNI (measured 1.8× faster per dot product than `pmaddubsw` with its widening and add, on a
- * Xeon with AVX-VNNI), five instructions where it has not (an AMD Zen 4, which has only AVX-512
- * VNNI, ran it slower than `pmaddubsw`). JavaScript cannot read the processor's features
- * (`/proc/cpuinfo` needs `--allow-all` in Deno), so this times the two forms on registers, a
- * few milliseconds, once per process. Both give the same exact integer sums: the choice
- * changes speed, never results.
+ * AVX-VNNI, three instructions (`pmaddubsw`, `pmaddwd`, `paddd`) where it has not, as on an AMD
+ * Zen 4, which has only AVX-512 VNNI. JavaScript cannot read the processor's features
+ * (`/proc/cpuinfo` needs `--allow-all` in Deno), so this times, on registers, once per process
+ * (~10 ms), the two ways the kernels add 32 products into int32 lanes: two accumulating dot
+ * products, or two `pmaddubsw` added in int16 and widened once (`dotPair` in
+ * `block_formats.ts`). Both give the same exact integer sums: the choice changes speed, never
+ * results.
  *
  * @example
  * ```ts
@@ -28,9 +29,13 @@ const ROUNDS = 5;
 const KINDS = ["dot_add", "maddubs", "base"] as const;
 
 /**
- * Emits `dot_add(n)` and `maddubs(n)`: `n` steps of {@linkcode CHAINS} dot products each, and
- * `base(n)`: the same loop with an addition in place of each dot product, whose time is taken
- * off the other two so that the comparison is of the dot products alone.
+ * Emits `dot_add(n)` and `maddubs(n)`: `n` steps of {@linkcode CHAINS} sums of two dot products
+ * each, in the two forms, and `base(n)`: the same loop with an addition in place of each sum,
+ * whose time is taken off the other two so that the comparison is of the dot products alone.
+ * With AVX-VNNI the first form is 2 instructions against the second's 5; without it 6 against
+ * 5, which is why the kernels' own pair is timed rather than one product of each form (3
+ * against 3 without AVX-VNNI: on a Zen 4 that comparison came out either way, run to run, and
+ * picked the accumulating form, whose kernels there run 15–35% slower).
  */
 function probeModule(): WebAssembly.Module {
   const m = new ModuleBuilder();
@@ -48,9 +53,17 @@ function probeModule(): WebAssembly.Module {
           f.set(
             c,
             kind === "dot_add"
-              ? i32x4.relaxedDotI8x16I7x16AddS(a, b[k], c)
+              ? i32x4.relaxedDotI8x16I7x16AddS(b[k], a, i32x4.relaxedDotI8x16I7x16AddS(a, b[k], c))
               : kind === "maddubs"
-              ? i32x4.add(c, i32x4.extaddPairwiseI16x8S(i16x8.relaxedDotI8x16I7x16S(a, b[k])))
+              ? i32x4.add(
+                c,
+                i32x4.extaddPairwiseI16x8S(
+                  i16x8.add(
+                    i16x8.relaxedDotI8x16I7x16S(a, b[k]),
+                    i16x8.relaxedDotI8x16I7x16S(b[k], a),
+                  ),
+                ),
+              )
               : i32x4.add(c, b[k]),
           );
         });
@@ -68,9 +81,9 @@ let fast: boolean | undefined;
 /**
  * Times both forms and the loop alone, taking turns, and keeps each one's fastest round.
  *
- * @returns True when the dot product with accumulation took under 0.9 of the time of
- *   `pmaddubsw` with its widening and add (measured 0.55–0.71 with AVX-VNNI; five instructions
- *   against three without it; false where relaxed SIMD does not validate).
+ * @returns True when the two accumulating dot products took less time than the `pmaddubsw`
+ *   pair (measured 1.78–1.89 of its time on a Zen 4 without AVX-VNNI; false where relaxed SIMD
+ *   does not validate).
  */
 export function dotAddIsFast(): boolean {
   if (fast === undefined) {
@@ -93,7 +106,7 @@ export function dotAddIsFast(): boolean {
           best[kind] = Math.min(best[kind], performance.now() - started);
         }
       }
-      fast = best.dot_add - best.base < 0.9 * (best.maddubs - best.base);
+      fast = best.dot_add - best.base < best.maddubs - best.base;
     } catch {
       // relaxed SIMD does not validate: the portable form
     }
