@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import type { KernelBackend, MatrixRef } from "../lib/kernels/backend.ts";
 import { dequantizeBlocks, quantizeMatrix } from "../lib/kernels/quant/codecs.ts";
 import { createBackend } from "../lib/kernels/steps.ts";
+import { DecodeRowsPicker } from "../lib/kernels/wasm/decode_rows.ts";
 import { compileKernels } from "../lib/kernels/wasm/kernels.ts";
 import { type BlockStorageType, STORAGE, storageBytes } from "../lib/tensor/storage.ts";
 import { sharedMemory64 } from "../lib/tensor/weights_memory.ts";
@@ -48,6 +49,9 @@ const noDotAdd = createBackend("wasm", {
   ...init,
   module: compileKernels({ dotAdd: false }),
 });
+// One token in the plan's multi-row tiles, or in 1-row tiles (the default times both).
+const multiRow = createBackend("wasm", { backend: "wasm", ...init, oneRowDecode: false });
+const oneRow = createBackend("wasm", { backend: "wasm", ...init, oneRowDecode: true });
 const ts = createBackend("ts", { backend: "ts", ...init });
 const floats = new Float32Array(state.buffer);
 const TYPES: BlockStorageType[] = ["q8_0", "q4_0", "q5_0", "q4_k", "q5_k", "q6_k"];
@@ -182,19 +186,24 @@ for (const type of TYPES) {
 
 Deno.test("one token over row ranges of many tiles: the same bits as one row at a time", () => {
   // A decode tile takes its rows from 8 runs of the range: ranges of 37 and 45 rows from odd
-  // starts make runs of 4 and 5 rows, with 5 rows left over for 1-row tiles.
+  // starts make runs of 4 and 5 rows, with 5 rows left over for 1-row tiles. The 1-row form,
+  // and the default that times both forms call by call, must give the same bits.
   for (const type of TYPES) {
     const rows = 83, cols = STORAGE[type].blockElements * 2;
     fillWeights(type, rows, cols, 17);
     fillX(cols, 18);
     const ref: MatrixRef = { type, byteOffset: 0, rows, cols };
-    for (let r = 0; r < rows; r++) runMatMul(wasm, ref, OUT_TS, 1, r, r + 1);
-    for (const [r0, r1] of [[0, 1], [1, 38], [38, 83]]) runMatMul(wasm, ref, OUT_WASM, 1, r0, r1);
-    assert.deepEqual(
-      floats.slice(OUT_WASM / 4, OUT_WASM / 4 + rows),
-      floats.slice(OUT_TS / 4, OUT_TS / 4 + rows),
-      type,
-    );
+    for (let r = 0; r < rows; r++) runMatMul(multiRow, ref, OUT_TS, 1, r, r + 1);
+    for (const backend of [multiRow, oneRow, wasm, wasm]) {
+      for (const [r0, r1] of [[0, 1], [1, 38], [38, 83]]) {
+        runMatMul(backend, ref, OUT_WASM, 1, r0, r1);
+      }
+      assert.deepEqual(
+        floats.slice(OUT_WASM / 4, OUT_WASM / 4 + rows),
+        floats.slice(OUT_TS / 4, OUT_TS / 4 + rows),
+        type,
+      );
+    }
   }
 });
 
@@ -367,4 +376,29 @@ Deno.test("the largest integer sums of every format do not overflow its 16-bit l
       }
     }
   }
+});
+
+Deno.test("the decode tile picker times both forms in turns and keeps the one with the lower median", () => {
+  for (const oneRowFaster of [true, false]) {
+    const picker = new DecodeRowsPicker();
+    const seen = new Set<boolean>();
+    let calls = 0, fastCalls = 0;
+    while (picker.choice === undefined) {
+      assert.ok(calls++ < 1000, "settles");
+      const oneRow = picker.next();
+      seen.add(oneRow);
+      // The faster form takes 1 ms per MB, the slower 1.4; every 5th call of the faster is
+      // interrupted (30 ms per MB), which a mean would count against it and a median does not.
+      const fast = oneRow === oneRowFaster;
+      const ms = fast ? (++fastCalls % 5 === 0 ? 30 : 1) : 1.4;
+      picker.measured(oneRow, ms, 2 ** 20);
+    }
+    assert.deepEqual([...seen].sort(), [false, true]);
+    assert.equal(picker.choice, oneRowFaster);
+    assert.equal(picker.next(), oneRowFaster);
+  }
+  // Calls of a few rows do not settle it: too few bytes to say which is faster.
+  const small = new DecodeRowsPicker();
+  for (let i = 0; i < 1000; i++) small.measured(small.next(), 0.001, 1024);
+  assert.equal(small.choice, undefined);
 });

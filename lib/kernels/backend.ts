@@ -122,4 +122,9 @@ export interface BackendInit {
   readonly maxScores: number;
   /** Largest matrix width, for the TypeScript kernels' row scratch. */
   readonly maxCols: number;
+  /**
+   * `wasm`: one-token block products in 1-row tiles (true), in the kernel plan's multi-row
+   * tiles (false), or whichever the first calls time faster (absent; `wasm/decode_rows.ts`).
+   */
+  readonly oneRowDecode?: boolean;
 }

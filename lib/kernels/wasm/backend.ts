@@ -22,6 +22,7 @@ import { isBlockType, storageBytes } from "../../tensor/storage.ts";
 import type { BackendInit, KernelBackend } from "../backend.ts";
 import { createTsBackend } from "../ts_backend.ts";
 import { BLOCK_FORMATS } from "./block_formats.ts";
+import { DecodeRowsPicker } from "./decode_rows.ts";
 import { compileKernels } from "./kernels.ts";
 
 /** The kernel module's export for each storage type's matrix product. */
@@ -57,6 +58,7 @@ type MatMulExport = (
   rowEnd: number,
   scratch: bigint,
   xReady: number,
+  oneRow: number, // block types only (the float kernels ignore it)
 ) => void;
 
 type AttentionExport = (
@@ -100,6 +102,14 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
   // of one job that read the same X (every chunk of rows, w1 and w3) prepare it once. Only
   // once jobs are announced (`newJob`): a caller that never does gets X prepared every call.
   let held = "", jobs = false;
+  // Per block type, the decode tile this thread runs: timed on the first calls unless given.
+  const pickers = new Map<StorageType, DecodeRowsPicker>();
+  const oneRowFor = (type: StorageType): boolean | DecodeRowsPicker => {
+    if (init.oneRowDecode !== undefined) return init.oneRowDecode;
+    let picker = pickers.get(type);
+    if (picker === undefined) pickers.set(type, picker = new DecodeRowsPicker());
+    return picker.choice ?? picker;
+  };
 
   return {
     name: "wasm",
@@ -117,19 +127,27 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
       const input = `${inputForm(w.type)} ${x} ${w.cols} ${tokens}`;
       const ready = jobs && input === held ? 1 : 0;
       held = input;
-      kernel(
-        BigInt(w.byteOffset),
-        storageBytes(w.type, w.cols),
-        w.cols,
-        BigInt(x),
-        BigInt(out),
-        outStride,
-        tokens,
-        rowStart,
-        rowEnd,
-        scratch,
-        ready,
-      );
+      const rowBytes = storageBytes(w.type, w.cols);
+      const run = (oneRow: boolean) =>
+        kernel(
+          BigInt(w.byteOffset),
+          rowBytes,
+          w.cols,
+          BigInt(x),
+          BigInt(out),
+          outStride,
+          tokens,
+          rowStart,
+          rowEnd,
+          scratch,
+          ready,
+          oneRow ? 1 : 0,
+        );
+      const form = tokens === 1 && isBlockType(w.type) ? oneRowFor(w.type) : false;
+      if (typeof form === "boolean") return run(form);
+      const oneRow = form.next(), started = performance.now();
+      run(oneRow);
+      form.measured(oneRow, performance.now() - started, (rowEnd - rowStart) * rowBytes);
     },
     newJob() {
       jobs = true;

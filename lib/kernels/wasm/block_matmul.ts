@@ -165,9 +165,12 @@ function emitBlockTile(
 
 /**
  * Emits `matmul_<type>(w, rowBytes, cols, x, out, outStride, tokens, rowStart, rowEnd,
- * scratch, xReady)` for a block type: out[t · outStride + r] = W[r, :] · X[t, :]. Addresses are bytes:
- * `w` (row 0) in the weights memory, the rest in the state memory; `scratch` holds at least
- * `3 · tokens · cols` bytes; `cols` is a whole number of the type's blocks.
+ * scratch, xReady, oneRow)` for a block type: out[t · outStride + r] = W[r, :] · X[t, :].
+ * Addresses are bytes: `w` (row 0) in the weights memory, the rest in the state memory;
+ * `scratch` holds at least `3 · tokens · cols` bytes; `cols` is a whole number of the type's
+ * blocks. With one token, `oneRow` non-zero takes 1-row tiles, one after another, instead of
+ * the plan's `vectorRows` rows from as many runs: which is faster depends on the processor
+ * (`decode_rows.ts` times both); the results are the same.
  *
  * @param m The module.
  * @param target Memories and options.
@@ -212,6 +215,7 @@ export function emitBlockMatMul(
       rowEnd: "i32",
       scratch: "i64",
       xReady: "i32", // non-zero: the scratch already holds X's records
+      oneRow: "i32", // non-zero: one token takes 1-row tiles instead of the plan's vectorRows
     },
     null,
     (f, p) => {
@@ -232,6 +236,7 @@ export function emitBlockMatMul(
       f.if(i32.eq(p.tokens, i32.const(1)), () => {
         f.set(block, i32.const(1));
         f.set(rowsPerTile, i32.const(plan.vectorRows));
+        f.if(p.oneRow, () => f.set(rowsPerTile, i32.const(1)));
       });
       const xs = quantize === null ? p.x : p.scratch;
       if (quantize !== null) {
