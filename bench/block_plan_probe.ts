@@ -8,6 +8,7 @@
  * ```text
  * deno run -A bench/block_plan_probe.ts [--types q6_k,q4_0,bf16] [--plans 1x1,8x1] [--tokens 1]
  *                                        [--rows 4096] [--cols 4096] [--region-mib 1024]
+ *                                        [--against DIR] [--dot-add on|off|both]
  * ```
  *
  * `--rows` and `--cols` set the matrix (Llama 3.2 1B's are 2048 or 8192 columns wide);
@@ -16,7 +17,8 @@
  * A plan `RxB` is R rows × B tokens per tile; with `--tokens 1` (decode) only R matters.
  * `--against DIR` adds, for each plan, the kernels of another checkout of the project (its
  * `lib/kernels/wasm/kernels.ts`), so that a change is measured against what it replaces in
- * the same process, rounds interleaved.
+ * the same process, rounds interleaved. `--dot-add` runs each plan with the accumulating 8-bit
+ * dot product (`on`), without it (`off`) or both, instead of the form `dot_add_probe.ts` picks.
  *
  * @module
  */

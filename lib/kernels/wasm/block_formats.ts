@@ -19,8 +19,8 @@
  * use `i32x4.relaxed_dot_i8x16_i7x16_add_s` instead: one `vpdpbusd` multiplies, adds in fours
  * and accumulates into int32 lanes (one thread, on a Xeon with AVX-VNNI: Q4_0 prefill +26%,
  * decode +17%; Q5_0 prefill +15%; Q5_K +6%), and Q8_0 meets activations stored as `max(xq, 0)`
- * and `max(−xq, 0)`, both valid 7-bit operands (+16%). V8 expands the instruction to five
- * without AVX-VNNI (a Zen 4, with AVX-512 VNNI only, ran it slower than `pmaddubsw`).
+ * and `max(−xq, 0)`, both valid 7-bit operands (+16%). V8 expands the instruction to three
+ * without AVX-VNNI (on a Zen 4, with AVX-512 VNNI only, the kernels ran 15–35% slower with it).
  *
  * **Scaling.** Q8_0, Q4_0 and Q5_0 are in the *row-lane* form ({@linkcode LaneFormat}): per
  * block of 32, the exact integer sums of four rows are gathered into the four lanes of one
@@ -207,7 +207,7 @@ function halfScalar(f: FunctionBuilder, t: KernelTarget, wp: Expr, offset: numbe
  * `Σ xq · q` over 32 bytes (`xlo, q0`: elements 0–15, `xhi, q1`: 16–31), `q` below 32, into 4
  * lanes. With relaxed SIMD: two 8-bit dot products into 16-bit lanes (each pair at most 2 ·
  * 127 · 31, so their sum fits), added, then widened pairwise: 4 instructions where two
- * `relaxed_dot_i8x16_i7x16_add_s` take 10 on processors without VNNI.
+ * `relaxed_dot_i8x16_i7x16_add_s` take 6 on processors without AVX-VNNI.
  */
 function dotPair(t: KernelTarget, xlo: Expr, q0: Expr, xhi: Expr, q1: Expr): Expr {
   if (!t.fma) return wideDot(t, xhi, q1, wideDot(t, xlo, q0, v128.i32x4(0)));

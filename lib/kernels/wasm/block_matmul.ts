@@ -64,11 +64,12 @@ export interface BlockTilePlan {
  * replaced 1 row, chosen when their 8-row tiles spilled registers; with the kernels of today
  * (rows emitted one after another within a super-block) 8 rows decode Q4_K 2.9× faster than 1
  * (8.9 against 3.1 GB/s), Q5_K 2.6×, Q6_K 1.3×, and the 1B Q4_K_M model 8.0 → 17.1 tokens/s
- * (Xeon with AVX-VNNI); on a Zen 4 the same 8-row tiles were 1.3–1.5× slower than 1-row ones, so
- * each thread times both on its first decode calls (`decode_rows.ts`). Prefill (2048 columns, 128 tokens): the row-lane types unpack four rows
- * once for every token of the tile, so more tokens pay: 4 × 8 against 4 × 2, Q4_0 +25%, Q5_0
- * +63%, Q8_0 +19% (4 × 12 no better); the K-quants at 1 × 8 (against 1 × 6: Q4_K +8%, Q6_K +2%;
- * 1 × 12 and 1 × 16 no better, 2 × 3 spills and is 13% slower).
+ * (Xeon with AVX-VNNI); on a Zen 4 the same 8-row tiles were 1.3–1.5× slower than 1-row ones,
+ * so each thread times both on its first decode calls (`decode_rows.ts`). Prefill (2048
+ * columns, 128 tokens): the row-lane types unpack four rows once for every token of the tile,
+ * so more tokens pay: 4 × 8 against 4 × 2, Q4_0 +25%, Q5_0 +63%, Q8_0 +19% (4 × 12 no better);
+ * the K-quants at 1 × 8 (against 1 × 6: Q4_K +8%, Q6_K +2%; 1 × 12 and 1 × 16 no better, 2 × 3
+ * spills and is 13% slower).
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
   q8_0: { rows: 4, tokens: 8, vectorRows: 8 },

@@ -72,7 +72,7 @@ export interface KernelTarget {
   readonly fma: boolean;
   /**
    * Use `i32x4.relaxed_dot_i8x16_i7x16_add_s` for 8-bit dot products into int32 lanes: one
-   * `vpdpbusd` where V8 has AVX-VNNI, but five instructions elsewhere (default false).
+   * `vpdpbusd` where V8 has AVX-VNNI, but three instructions elsewhere (default false).
    */
   readonly dotAdd?: boolean;
   /** Both memories' address type (default `"i64"`; `"i32"` only to measure memory64's cost). */
