@@ -371,13 +371,14 @@ function kScalesMins(t: KernelTarget, wp: Expr, raw: Local, f: FunctionBuilder):
   const a = i8x16.swizzle(raw, constant(f, [0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11]));
   const b = i8x16.swizzle(raw, constant(f, [Z, Z, Z, Z, 0, 1, 2, 3, Z, Z, Z, Z, 4, 5, 6, 7]));
   const low = [...new Array(4).fill(63), ...new Array(4).fill(15), ...new Array(4).fill(63)];
+  // Bits 6–7 of b's bytes to bits 4–5 (`bitTo`: 16-bit shifts, the mask clears what crossed).
   const top = f.temp("top", "v128");
-  f.set(top, i8x16.shl(i8x16.shrU(b, i32.const(6)), i32.const(4)));
+  f.set(top, bitTo(f, b, 6, 4, 2));
   f.set(raw, a);
   const lowBits = v128.or(
     v128.and(raw, constant(f, [...low, 0, 0, 0, 0])),
     v128.and(
-      i8x16.shrU(raw, i32.const(4)),
+      i16x8.shrU(raw, i32.const(4)),
       constant(f, [...new Array(12).fill(0), 15, 15, 15, 15]),
     ),
   );
@@ -455,6 +456,13 @@ function foldSuper(
  * Q4_K (144 bytes, `fifth` false) and Q5_K (176 bytes, `fifth` true): with one `dx` per
  * super-block (the K-quant records), `Σ_g sc_g · Σ q · xq` over the 8 sub-blocks and `Σ_g m_g ·
  * Σ xq` stay in integers; one float step per super-block.
+ *
+ * Rows are emitted one after another, each through the whole super-block, except in one-token
+ * tiles of several rows, which go chunk by chunk: the chunk's four activation vectors are
+ * loaded once and used by every row. Decode is bound by instructions, not memory (a Q4_K row
+ * streams as fast from L2 as from DRAM), and each load of the state memory costs three
+ * instructions, with its bounds check (Deno runs WebAssembly without V8's trap handler). Every
+ * row adds the same integers in the same order either way, so the results are the same.
  */
 function kFormat(fifth: boolean): BlockFormat {
   const qs = fifth ? 48 : 16;
@@ -463,62 +471,105 @@ function kFormat(fifth: boolean): BlockFormat {
     superBytes: fifth ? 176 : 144,
     activations: "q8_k",
     emit(f, { target: t, wp, xp, acc }) {
-      const raw = f.temp("raw", "v128"), sc = f.temp("sc", "v128"), mn = f.temp("mn", "v128");
+      const raw = f.temp("raw", "v128");
       const sa = f.temp("sa", "v128"), sb = f.temp("sb", "v128");
       const q = [0, 1, 2, 3].map((k) => f.temp(`q${k}`, "v128"));
-      const isum = xp.map((_, k) => f.temp(`isum${k}`, "v128"));
-      wp.forEach((w, i) => {
-        f.set(sc, kScalesMins(t, w, raw, f));
-        f.set(mn, i16x8.extendHighI8x16U(sc));
-        f.set(sc, i16x8.extendLowI8x16U(sc));
-        for (const s of isum) f.set(s, v128.i32x4(0));
-        // Chunk c: 32 bytes, low nibbles sub-block 2c, high nibbles 2c + 1 (records 2c, 2c + 1).
-        for (let c = 0; c < 4; c++) {
-          if (t.fma) {
-            f.set(sa, t.dotAdd ? lowLane16(f, sc, 2 * c) : lane16(sc, 2 * c));
-            f.set(sb, t.dotAdd ? lowLane16(f, sc, 2 * c + 1) : lane16(sc, 2 * c + 1));
-          }
-          for (const [k, half] of [[0, 0], [1, 16]] as const) {
-            f.set(raw, v128.load(t.weights, w, qs + 32 * c + half));
-            let low = nibbles(f, raw, false), high = nibbles(f, raw, true);
-            if (fifth) {
-              // Bit g of qh[l] is the fifth bit of element l of sub-block g.
-              const qh = v128.load(t.weights, w, 16 + half);
-              low = v128.or(low, bitTo(f, qh, 2 * c, 4));
-              high = v128.or(high, bitTo(f, qh, 2 * c + 1, 4));
-            }
-            f.set(q[k], low);
-            f.set(q[2 + k], high);
-          }
-          xp.forEach((x, k) => {
-            const g = 2 * c;
-            if (t.dotAdd) {
-              // Each int32 lane at most 8 · 31 · 127 = 31496: an int16 with its sign bits above,
-              // which `i32x4.dot_i16x8_s` multiplies by the scale below a zero. Measured against
-              // pmaddubsw (one thread, AVX-VNNI): Q5_K prefill +6%, Q4_K the same.
-              const even = dotPair32(xload(t, x, g, 0), q[0], xload(t, x, g, 16), q[1]);
-              const odd = dotPair32(xload(t, x, g + 1, 0), q[2], xload(t, x, g + 1, 16), q[3]);
-              scaleTwo(f, isum[k], even, odd, sa, sb);
-            } else if (t.fma) {
-              const even = dotPair16(xload(t, x, g, 0), q[0], xload(t, x, g, 16), q[1]);
-              const odd = dotPair16(xload(t, x, g + 1, 0), q[2], xload(t, x, g + 1, 16), q[3]);
-              scaleTwo(f, isum[k], even, odd, sa, sb);
-            } else {
-              for (const [s, j, lo, hi] of [[0, g, q[0], q[1]], [1, g + 1, q[2], q[3]]] as const) {
-                const dot = dotPair(t, xload(t, x, j, 0), lo, xload(t, x, j, 16), hi);
-                const scale = i32x4.extendLowI16x8S(lane16(sc, 2 * c + s));
-                f.set(isum[k], i32x4.add(isum[k], i32x4.mul(dot, scale)));
-              }
-            }
-          });
+      // Per row: the 8 scales and 8 minimums as int16 (sc, mn), and per token the integer sum.
+      const byRow = xp.length === 1 && wp.length > 1;
+      const rowLocals = (name: string) =>
+        byRow ? wp.map((_, i) => f.temp(`${name}${i}`, "v128")) : [f.temp(name, "v128")];
+      const sc = rowLocals("sc"), mn = rowLocals("mn");
+      const isum = byRow
+        ? wp.map((_, i) => [f.temp(`isum${i}`, "v128")])
+        : [xp.map((_, k) => f.temp(`isum${k}`, "v128"))];
+      const at = (i: number) => (byRow ? i : 0);
+
+      const startRow = (i: number) => {
+        f.set(sc[at(i)], kScalesMins(t, wp[i], raw, f));
+        f.set(mn[at(i)], i16x8.extendHighI8x16U(sc[at(i)]));
+        f.set(sc[at(i)], i16x8.extendLowI8x16U(sc[at(i)]));
+        for (const s of isum[at(i)]) f.set(s, v128.i32x4(0));
+      };
+      // Chunk c: 32 bytes, low nibbles sub-block 2c, high nibbles 2c + 1 (records 2c, 2c + 1);
+      // `xs(k)` gives token k's four activation vectors of the chunk.
+      const chunk = (i: number, c: number, xs: (k: number) => readonly Expr[]) => {
+        const w = wp[i], scales = sc[at(i)];
+        if (t.fma) {
+          f.set(sa, t.dotAdd ? lowLane16(f, scales, 2 * c) : lane16(scales, 2 * c));
+          f.set(sb, t.dotAdd ? lowLane16(f, scales, 2 * c + 1) : lane16(scales, 2 * c + 1));
         }
-        const d = halfScalar(f, t, w, 0), dmin = halfScalar(f, t, w, 2);
+        for (const [k, half] of [[0, 0], [1, 16]] as const) {
+          f.set(raw, v128.load(t.weights, w, qs + 32 * c + half));
+          let low = nibbles(f, raw, false), high = nibbles(f, raw, true);
+          if (fifth) {
+            // Bit g of qh[l] is the fifth bit of element l of sub-block g.
+            const qh = v128.load(t.weights, w, 16 + half);
+            low = v128.or(low, bitTo(f, qh, 2 * c, 4));
+            high = v128.or(high, bitTo(f, qh, 2 * c + 1, 4));
+          }
+          f.set(q[k], low);
+          f.set(q[2 + k], high);
+        }
+        isum[at(i)].forEach((s, k) => {
+          const [xe0, xe1, xo0, xo1] = xs(k);
+          if (t.dotAdd) {
+            // Each int32 lane at most 8 · 31 · 127 = 31496: an int16 with its sign bits above,
+            // which `i32x4.dot_i16x8_s` multiplies by the scale below a zero. Measured against
+            // pmaddubsw (one thread, AVX-VNNI): Q5_K prefill +6%, Q4_K the same.
+            const even = dotPair32(xe0, q[0], xe1, q[1]);
+            const odd = dotPair32(xo0, q[2], xo1, q[3]);
+            scaleTwo(f, s, even, odd, sa, sb);
+          } else if (t.fma) {
+            const even = dotPair16(xe0, q[0], xe1, q[1]);
+            const odd = dotPair16(xo0, q[2], xo1, q[3]);
+            scaleTwo(f, s, even, odd, sa, sb);
+          } else {
+            for (
+              const [j, lo, hi, x0, x1] of [[0, q[0], q[1], xe0, xe1], [
+                1,
+                q[2],
+                q[3],
+                xo0,
+                xo1,
+              ]] as const
+            ) {
+              const dot = dotPair(t, x0, lo, x1, hi);
+              const scale = i32x4.extendLowI16x8S(lane16(scales, 2 * c + j));
+              f.set(s, i32x4.add(s, i32x4.mul(dot, scale)));
+            }
+          }
+        });
+      };
+      const finishRow = (i: number) => {
+        const d = halfScalar(f, t, wp[i], 0), dmin = halfScalar(f, t, wp[i], 2);
         xp.forEach((x, k) => {
           // Σ_g m_g · Σ xq over sub-block g, from record 1's sums.
-          const sums = i32x4.dotI16x8S(mn, superSums(t, x, 2));
-          f.set(acc[i][k], foldSuper(t, acc[i][k], isum[k], d, x, { sum: sums, dmin }));
+          const sums = i32x4.dotI16x8S(mn[at(i)], superSums(t, x, 2));
+          f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], d, x, { sum: sums, dmin }));
         });
-      });
+      };
+      const loads = (x: Expr, c: number) => [
+        xload(t, x, 2 * c, 0),
+        xload(t, x, 2 * c, 16),
+        xload(t, x, 2 * c + 1, 0),
+        xload(t, x, 2 * c + 1, 16),
+      ];
+
+      if (byRow) {
+        const xv = [0, 1, 2, 3].map((j) => f.temp(`xv${j}`, "v128"));
+        wp.forEach((_, i) => startRow(i));
+        for (let c = 0; c < 4; c++) {
+          loads(xp[0], c).forEach((load, j) => f.set(xv[j], load));
+          wp.forEach((_, i) => chunk(i, c, () => xv));
+        }
+        wp.forEach((_, i) => finishRow(i));
+      } else {
+        wp.forEach((_, i) => {
+          startRow(i);
+          for (let c = 0; c < 4; c++) chunk(i, c, (k) => loads(xp[k], c));
+          finishRow(i);
+        });
+      }
     },
   };
 }
@@ -535,51 +586,82 @@ const Q6_K: BlockFormat = {
   activations: "q8_k",
   emit(f, { target: t, wp, xp, acc }) {
     const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
-    const scales = [f.temp("sc0", "v128"), f.temp("sc1", "v128")];
     const sa = f.temp("sa", "v128"), sb = f.temp("sb", "v128");
-    const isum = xp.map((_, k) => f.temp(`isum${k}`, "v128"));
-    wp.forEach((w, i) => {
+    // As in `kFormat`: one-token tiles of several rows go record by record, each record's
+    // activations loaded once for every row.
+    const byRow = xp.length === 1 && wp.length > 1;
+    const rows = byRow ? wp.length : 1;
+    const scales = range(rows).map((i) => [f.temp(`sc0_${i}`, "v128"), f.temp(`sc1_${i}`, "v128")]);
+    const isum = byRow
+      ? range(rows).map((i) => [f.temp(`isum${i}`, "v128")])
+      : [xp.map((_, k) => f.temp(`isum${k}`, "v128"))];
+    const at = (i: number) => (byRow ? i : 0);
+
+    const startRow = (i: number) => {
       // The 16 int8 scales as int16: sub-blocks 0–7, then 8–15.
-      f.set(scales[1], v128.load(t.weights, w, 192));
-      f.set(scales[0], i16x8.extendLowI8x16S(scales[1]));
-      f.set(scales[1], i16x8.extendHighI8x16S(scales[1]));
-      xp.forEach((x, k) => {
+      const sc = scales[at(i)];
+      f.set(sc[1], v128.load(t.weights, wp[i], 192));
+      f.set(sc[0], i16x8.extendLowI8x16S(sc[1]));
+      f.set(sc[1], i16x8.extendHighI8x16S(sc[1]));
+      isum[at(i)].forEach((s, k) => {
         // − 32 · Σ_j sc_j · Σ xq over sub-block j, from record 0's half sums.
         const offset = i32x4.add(
-          i32x4.dotI16x8S(scales[0], superSums(t, x, 0)),
-          i32x4.dotI16x8S(scales[1], superSums(t, x, 1)),
+          i32x4.dotI16x8S(sc[0], superSums(t, xp[k], 0)),
+          i32x4.dotI16x8S(sc[1], superSums(t, xp[k], 1)),
         );
-        f.set(isum[k], i32x4.sub(v128.i32x4(0), i32x4.shl(offset, i32.const(5))));
+        f.set(s, i32x4.sub(v128.i32x4(0), i32x4.shl(offset, i32.const(5))));
       });
-      // Record g holds weights 32g … 32g + 31 = 128c + 32k + l, sub-blocks 2g and 2g + 1.
-      for (let g = 0; g < 8; g++) {
-        const c = g >> 2, k = g & 3;
-        for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
-          const low = nibbles(f, v128.load(t.weights, w, 64 * c + 32 * (k & 1) + half), k >= 2);
-          const top = bitTo(f, v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
-          f.set(q, v128.or(low, top));
-        }
-        if (t.fma) {
-          f.set(sa, lane16(scales[g >> 2], 2 * (g & 3)));
-          f.set(sb, lane16(scales[g >> 2], 2 * (g & 3) + 1));
-        }
-        xp.forEach((x, j) => {
-          if (t.fma) {
-            const even = i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, 0), q0);
-            const odd = i16x8.relaxedDotI8x16I7x16S(xload(t, x, g, 16), q1);
-            scaleTwo(f, isum[j], even, odd, sa, sb);
-          } else {
-            for (const [s, field, q] of [[0, 0, q0], [1, 16, q1]] as const) {
-              const dot = dotHalf(t, xload(t, x, g, field), q);
-              const scale = i32x4.extendLowI16x8S(lane16(scales[g >> 2], 2 * (g & 3) + s));
-              f.set(isum[j], i32x4.add(isum[j], i32x4.mul(dot, scale)));
-            }
-          }
-        });
+    };
+    // Record g holds weights 32g … 32g + 31 = 128c + 32k + l, sub-blocks 2g and 2g + 1;
+    // `xs(k)` gives token k's two activation vectors of the record.
+    const record = (i: number, g: number, xs: (k: number) => readonly Expr[]) => {
+      const w = wp[i], sc = scales[at(i)][g >> 2];
+      const c = g >> 2, k = g & 3;
+      for (const [q, half] of [[q0, 0], [q1, 16]] as const) {
+        const low = nibbles(f, v128.load(t.weights, w, 64 * c + 32 * (k & 1) + half), k >= 2);
+        const top = bitTo(f, v128.load(t.weights, w, 128 + 32 * c + half), 2 * k, 4, 2);
+        f.set(q, v128.or(low, top));
       }
-      const d = halfScalar(f, t, w, 208);
-      xp.forEach((x, k) => f.set(acc[i][k], foldSuper(t, acc[i][k], isum[k], d, x)));
-    });
+      if (t.fma) {
+        f.set(sa, lane16(sc, 2 * (g & 3)));
+        f.set(sb, lane16(sc, 2 * (g & 3) + 1));
+      }
+      isum[at(i)].forEach((s, j) => {
+        const [x0, x1] = xs(j);
+        if (t.fma) {
+          const even = i16x8.relaxedDotI8x16I7x16S(x0, q0);
+          const odd = i16x8.relaxedDotI8x16I7x16S(x1, q1);
+          scaleTwo(f, s, even, odd, sa, sb);
+        } else {
+          for (const [h, x, q] of [[0, x0, q0], [1, x1, q1]] as const) {
+            const dot = dotHalf(t, x, q);
+            const scale = i32x4.extendLowI16x8S(lane16(sc, 2 * (g & 3) + h));
+            f.set(s, i32x4.add(s, i32x4.mul(dot, scale)));
+          }
+        }
+      });
+    };
+    const finishRow = (i: number) => {
+      const d = halfScalar(f, t, wp[i], 208);
+      xp.forEach((x, k) => f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], d, x)));
+    };
+    const loads = (x: Expr, g: number) => [xload(t, x, g, 0), xload(t, x, g, 16)];
+
+    if (byRow) {
+      const xv = [f.temp("xv0", "v128"), f.temp("xv1", "v128")];
+      wp.forEach((_, i) => startRow(i));
+      for (let g = 0; g < 8; g++) {
+        loads(xp[0], g).forEach((load, j) => f.set(xv[j], load));
+        wp.forEach((_, i) => record(i, g, () => xv));
+      }
+      wp.forEach((_, i) => finishRow(i));
+    } else {
+      wp.forEach((_, i) => {
+        startRow(i);
+        for (let g = 0; g < 8; g++) record(i, g, (k) => loads(xp[k], g));
+        finishRow(i);
+      });
+    }
   },
 };
 
@@ -641,3 +723,7 @@ export const BLOCK_FORMATS: { readonly [T in BlockStorageType]: BlockFormat } = 
   q5_k: kFormat(true),
   q6_k: Q6_K,
 };
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

@@ -75,9 +75,9 @@ export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTileP
   q8_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q4_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q5_0: { rows: 4, tokens: 8, vectorRows: 8 },
-  q4_k: { rows: 1, tokens: 8, vectorRows: 8 },
-  q5_k: { rows: 1, tokens: 8, vectorRows: 8 },
-  q6_k: { rows: 1, tokens: 8, vectorRows: 8 },
+  q4_k: { rows: 1, tokens: 8, vectorRows: 4 },
+  q5_k: { rows: 1, tokens: 8, vectorRows: 2 },
+  q6_k: { rows: 1, tokens: 8, vectorRows: 2 },
 };
 
 /**
