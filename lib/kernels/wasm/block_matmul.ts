@@ -58,18 +58,20 @@ export interface BlockTilePlan {
 }
 
 /**
- * The measured defaults, per type (`bench/block_plan_probe.ts`, one thread, 4096 × 4096, the
- * same data for every plan): every type decodes 8 rows per tile, taken from 8 runs of the range
- * (8 memory streams, and 8 independent chains of dependent instructions). For the K-quants this
- * replaced 1 row, chosen when their 8-row tiles spilled registers; with the kernels of today
- * (rows emitted one after another within a super-block) 8 rows decode Q4_K 2.9× faster than 1
- * (8.9 against 3.1 GB/s), Q5_K 2.6×, Q6_K 1.3×, and the 1B Q4_K_M model 8.0 → 17.1 tokens/s
- * (Xeon with AVX-VNNI); on a Zen 4 the same 8-row tiles were 1.3–1.5× slower than 1-row ones,
- * so each thread times both on its first decode calls (`decode_rows.ts`). Prefill (2048
- * columns, 128 tokens): the row-lane types unpack four rows once for every token of the tile,
- * so more tokens pay: 4 × 8 against 4 × 2, Q4_0 +25%, Q5_0 +63%, Q8_0 +19% (4 × 12 no better);
- * the K-quants at 1 × 8 (against 1 × 6: Q4_K +8%, Q6_K +2%; 1 × 12 and 1 × 16 no better, 2 × 3
- * spills and is 13% slower).
+ * The measured defaults, per type (`bench/block_plan_probe.ts`, one thread, the same data for
+ * every plan). Decode: the row-lane types take 8 rows per tile, one from each of 8 runs of the
+ * range (8 memory streams, 8 independent chains of dependent instructions). The K-quants take
+ * fewer: their multi-row tiles go chunk by chunk, each chunk's activations loaded once for all
+ * rows (a load costs three instructions with its bounds check, and decode here is bound by
+ * instructions, not bytes), and past 4 rows (Q4_K) or 2 (Q5_K, Q6_K) the extra rows spill. On a
+ * Zen 4 (2048 × 8192): Q4_K 11.0 GB/s with 4 rows against 8.4 with 1 and 9.4 with the 8-row
+ * tiles of before; Q6_K 9.4–10.0 with 2 against 8.2–8.7 with 1; the 1B Q4_K_M model 13.8 → 15.2
+ * tokens/s in the same process. Which of 1 row and `vectorRows` is faster differs between
+ * processors, so each thread times both on its first decode calls (`decode_rows.ts`). Prefill
+ * (2048 columns, 128 tokens): the row-lane types unpack four rows once for every token of the
+ * tile, so more tokens pay: 4 × 8 against 4 × 2, Q4_0 +25%, Q5_0 +63%, Q8_0 +19% (4 × 12 no
+ * better); the K-quants at 1 × 8 (against 1 × 6: Q4_K +8%, Q6_K +2%; 1 × 12 and 1 × 16 no
+ * better, 2 × 3 spills and is 13% slower).
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
   q8_0: { rows: 4, tokens: 8, vectorRows: 8 },
