@@ -644,9 +644,9 @@ const Q6_K: BlockFormat = {
   emit(f, { target: t, wp, xp, acc }) {
     const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
     const sa = f.temp("sa", "v128"), sb = f.temp("sb", "v128");
-    // As in `kFormat`: one-token tiles of several rows go record by record, each record's
-    // activations loaded once for every row.
-    const byRow = xp.length === 1 && wp.length > 1;
+    // One token (decode): every row has its own integer sum, and the tile goes quarter by
+    // quarter (below), each quarter's activations loaded once for every row.
+    const byRow = xp.length === 1;
     const rows = byRow ? wp.length : 1;
     const scales = range(rows).map((i) => [f.temp(`sc0_${i}`, "v128"), f.temp(`sc1_${i}`, "v128")]);
     const isum = byRow
@@ -698,6 +698,30 @@ const Q6_K: BlockFormat = {
         }
       });
     };
+    // Quarter (c, h) of a one-token tile: bytes h … h + 15 of chunk c's 32-byte groups. Three
+    // loads per row hold 16 weights of each of the chunk's four records 4c + k: ql at 64c + h
+    // (records 4c and 4c + 2, low and high nibbles), ql at 64c + 32 + h (4c + 1, 4c + 3), qh
+    // at 128 + 32c + h (bits 2k, 2k + 1). Record by record, each of those loads served two or
+    // four records, and V8 kept them alive between, in spilled registers.
+    const ql = [f.temp("qlA", "v128"), f.temp("qlB", "v128")], qh = f.temp("qh", "v128");
+    const quarter = (i: number, c: number, h: 0 | 16, xv: readonly Local[]) => {
+      const w = wp[i], sc = scales[at(i)][c], s = isum[at(i)][0];
+      f.set(ql[0], v128.load(t.weights, w, 64 * c + h));
+      f.set(ql[1], v128.load(t.weights, w, 64 * c + 32 + h));
+      f.set(qh, v128.load(t.weights, w, 128 + 32 * c + h));
+      for (let k = 0; k < 4; k++) {
+        // Sub-block 2 · (4c + k) + h / 16: lane 2k + h / 16 of the chunk's scales.
+        const lane = 2 * k + h / 16;
+        f.set(q0, v128.or(nibbles(f, ql[k & 1], k >= 2), bitTo(f, qh, 2 * k, 4, 2)));
+        if (t.fma) {
+          const dot = i16x8.relaxedDotI8x16I7x16S(xv[k], q0);
+          f.set(s, i32x4.add(s, i32x4.dotI16x8S(dot, lane16(sc, lane))));
+        } else {
+          const scale = i32x4.extendLowI16x8S(lane16(sc, lane));
+          f.set(s, i32x4.add(s, i32x4.mul(dotHalf(t, xv[k], q0), scale)));
+        }
+      }
+    };
     // The rows' d, as in `kFormat`.
     let halves: Local[] = [];
     const finishRow = (i: number) => {
@@ -708,11 +732,13 @@ const Q6_K: BlockFormat = {
     const loads = (x: Expr, g: number) => [xload(t, x, g, 0), xload(t, x, g, 16)];
 
     if (byRow) {
-      const xv = [f.temp("xv0", "v128"), f.temp("xv1", "v128")];
+      const xv = range(4).map((k) => f.temp(`xv${k}`, "v128"));
       wp.forEach((_, i) => startRow(i));
-      for (let g = 0; g < 8; g++) {
-        loads(xp[0], g).forEach((load, j) => f.set(xv[j], load));
-        wp.forEach((_, i) => record(i, g, () => xv));
+      for (let c = 0; c < 2; c++) {
+        for (const h of [0, 16] as const) {
+          xv.forEach((x, k) => f.set(x, xload(t, xp[0], 4 * c + k, h)));
+          wp.forEach((_, i) => quarter(i, c, h, xv));
+        }
       }
       halves = rowHalves(f, t, wp, 208, false)[0];
       wp.forEach((_, i) => finishRow(i));
