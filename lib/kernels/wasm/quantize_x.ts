@@ -81,14 +81,26 @@ export const SUPER_SUMS = { halves: [0, 1], records: 2, at: 48 } as const;
 export type RecordForm = "q8" | "q8_wide" | "q8_k";
 
 /**
+ * Whether the wide records hold xq as two 7-bit parts, `max(xq, 0)` and `max(−xq, 0)`, instead
+ * of int16: with relaxed SIMD, Q8_0's signed weights then meet them in 8-bit dot products
+ * (`pmaddubsw`, or `vpdpbusd` with AVX-VNNI), 16 products an instruction instead of 8.
+ *
+ * @param target The kernels' target.
+ * @returns `true` when the split form is used.
+ */
+export function splitsWide(target: KernelTarget): boolean {
+  return target.fma || target.dotAdd === true;
+}
+
+/**
  * Emits `quantize_x_<form>`: X (tokens, cols) float32 → records at `dst`, `cols / 32` per
  * token. `cols` is a multiple of 32 (of 256 for the K-quant form).
  *
  * @param m The module.
  * @param target Memories and options.
  * @param form `q8_wide` stores xq as int16 (for int8 weights, whose products need 16-bit
- *   lanes), or with `target.dotAdd` as `max(xq, 0)` and `max(−xq, 0)`; `q8_k` adds the
- *   super-block sums.
+ *   lanes), or with relaxed SIMD ({@linkcode splitsWide}) as `max(xq, 0)` and `max(−xq, 0)`;
+ *   `q8_k` adds the super-block sums.
  * @returns The function.
  */
 export function emitQuantizeX(
@@ -147,9 +159,9 @@ export function emitQuantizeX(
         for (let i = 0; i < 4; i++) {
           f.set(h[i], i16x8.narrowI32x4S(scaled(2 * i), scaled(2 * i + 1)));
         }
-        if (wide && target.dotAdd) {
-          // xq's positive and negative parts, each 0 … 127: the 7-bit operand of vpdpbusd,
-          // against Q8_0's signed weights (|xq| ≤ 127, so −xq does not wrap).
+        if (wide && splitsWide(target)) {
+          // xq's positive and negative parts, each 0 … 127: the 7-bit operand of the 8-bit dot
+          // products, against Q8_0's signed weights (|xq| ≤ 127, so −xq does not wrap).
           const zero = v128.i32x4(0);
           f.set(lo, i8x16.narrowI16x8S(h[0], h[1]));
           f.set(hi, i8x16.narrowI16x8S(h[2], h[3]));
