@@ -11,15 +11,16 @@
  * Q5_0: 16, Q6_K: 32) or `w = s · q − mn` (Q4_K, Q5_K), so `q` fits the 7-bit operand; the two
  * halves of a block are added in 16 bits, widened pairwise to 32, and `o · (−Σ xq)` (kept in
  * each activation record) is added to give `Σ (q − o) · xq`. Q8_0's weights are full signed
- * bytes: they are widened to 16 bits on load (`v128.load8x8_s`) and meet activations kept as
- * int16 in `i32x4.dot_i16x8_s`, 8 products per instruction. Without relaxed SIMD the 7-bit dot
- * product is done the same way.
+ * bytes, so for Q8_0 the activations are the 7-bit operand: they are kept as `max(xq, 0)` and
+ * `max(−xq, 0)`, and `Σ w · xq` is the difference of the two dot products. Without relaxed SIMD,
+ * Q8_0's weights are widened to 16 bits on load (`v128.load8x8_s`) and meet activations kept as
+ * int16 in `i32x4.dot_i16x8_s`, 8 products per instruction, and the 7-bit dot product of the
+ * other formats is done the same way.
  *
  * **With AVX-VNNI** (`KernelTarget.dotAdd`, chosen by `dot_add_probe.ts`), Q4_0, Q5_0 and Q5_K
  * use `i32x4.relaxed_dot_i8x16_i7x16_add_s` instead: one `vpdpbusd` multiplies, adds in fours
  * and accumulates into int32 lanes (one thread, on a Xeon with AVX-VNNI: Q4_0 prefill +26%,
- * decode +17%; Q5_0 prefill +15%; Q5_K +6%), and Q8_0 meets activations stored as `max(xq, 0)`
- * and `max(−xq, 0)`, both valid 7-bit operands (+16%). V8 expands the instruction to three
+ * decode +17%; Q5_0 prefill +15%; Q5_K +6%; Q8_0 +16% against int16 activations). V8 expands the instruction to three
  * without AVX-VNNI (on a Zen 4, with AVX-512 VNNI only, the kernels ran 15–35% slower with it).
  *
  * **Scaling.** Q8_0, Q4_0 and Q5_0 are in the *row-lane* form ({@linkcode LaneFormat}): per

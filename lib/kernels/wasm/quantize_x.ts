@@ -16,8 +16,8 @@
  * One record per block of 32, token after token ({@linkcode RECORDS}):
  *
  * ```text
- * bytes 0–31   xq[32]   int8          (the wide form: bytes 0–63, xq as int16, for Q8_0;
- *                                      with AVX-VNNI, max(xq, 0) then max(−xq, 0) as bytes)
+ * bytes 0–31   xq[32]   int8          (the wide form, for Q8_0: bytes 0–63, max(xq, 0) then
+ *                                      max(−xq, 0) as bytes; xq as int16 without relaxed SIMD)
  * bytes 32–35  dx       float32       (the wide form: 64–67)
  * bytes 36–39  −Σ xq over all 32, int32 (not in the wide form)
  * bytes 48–63  (the K-quant form) super-block sums in the first three records of each 256:
