@@ -20,8 +20,9 @@
  * **With AVX-VNNI** (`KernelTarget.dotAdd`, chosen by `dot_add_probe.ts`), Q4_0, Q5_0 and Q5_K
  * use `i32x4.relaxed_dot_i8x16_i7x16_add_s` instead: one `vpdpbusd` multiplies, adds in fours
  * and accumulates into int32 lanes (one thread, on a Xeon with AVX-VNNI: Q4_0 prefill +26%,
- * decode +17%; Q5_0 prefill +15%; Q5_K +6%; Q8_0 +16% against int16 activations). V8 expands the instruction to three
- * without AVX-VNNI (on a Zen 4, with AVX-512 VNNI only, the kernels ran 15–35% slower with it).
+ * decode +17%; Q5_0 prefill +15%; Q5_K +6%; Q8_0 +16% against int16 activations). V8 expands
+ * the instruction to three without AVX-VNNI (on a Zen 4, with AVX-512 VNNI only, the kernels
+ * ran 15–35% slower with it).
  *
  * **Scaling.** Q8_0, Q4_0 and Q5_0 are in the *row-lane* form ({@linkcode LaneFormat}): per
  * block of 32, the exact integer sums of four rows are gathered into the four lanes of one
