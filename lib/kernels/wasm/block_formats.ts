@@ -42,7 +42,7 @@
 
 import type { BlockStorageType } from "../../tensor/storage.ts";
 import type { Expr, FunctionBuilder, Local } from "../../wasm/module.ts";
-import { f32, f32x4, i16x8, i32, i32x4, i8x16, v128 } from "../../wasm/ops.ts";
+import { f32x4, i16x8, i32, i32x4, i8x16, v128 } from "../../wasm/ops.ts";
 import { f16TopToF32, type KernelTarget, madd } from "./matmul.ts";
 import {
   type RecordForm,
@@ -499,31 +499,30 @@ function scaleTwo(f: FunctionBuilder, isum: Local, a: Expr, b: Expr, sa: Local, 
 }
 
 /**
- * `acc += f32(isum) · (d · dx)`, and with `mins` also `− f32(mins) · (dmin · dx)`: the one
- * float step of a K-quant super-block, `dx` being the super-block's (all its records hold it).
- * `d` and `dmin` are `rowHalves` vectors holding row `row` of a tile of `rows`. A lane of `isum`
- * can exceed 2^24 (at most 256 · 63 · 31 · 127 for Q5_K), so its conversion may round, by at
- * most 2^-24 of it, and the same way in every tile.
+ * `acc += (f32(isum) · d − f32(mins) · dmin) · dx` (without `mins`: `acc += f32(isum) · d ·
+ * dx`): the one float step of a K-quant super-block, `dx` being the super-block's (all its
+ * records hold it). `d` and `dmin` hold the row's scales in all four lanes (`rowLane`), set
+ * once per row and super-block, so that a token takes two conversions, three vector
+ * operations and the broadcast of its `dx`. A lane of `isum` can exceed 2^24 (at most 256 · 63
+ * · 31 · 127 for Q5_K), so its conversion may round, by at most 2^-24 of it, and the same way
+ * in every tile.
  */
 function foldSuper(
   t: KernelTarget,
   acc: Local,
   isum: Expr,
   x: Expr,
-  row: { readonly d: Expr; readonly row: number; readonly rows: number },
-  mins?: { readonly sum: Expr; readonly dmin: Expr },
+  d: Local,
+  mins?: { readonly sum: Expr; readonly dmin: Local },
 ): Expr {
-  // One row: its scale times each token's dx in a scalar register (prefill is bound by vector
-  // instructions); several rows (one token): every row's at once, then each row's lane.
-  const scale = (halves: Expr) =>
-    row.rows === 1
-      ? f32x4.splat(f32.mul(f32x4.extractLane(halves, 0), f32.load(t.state, x, K.dx)))
-      : rowLane(f32x4.mul(halves, v128.load32Splat(t.state, x, K.dx)), row.row);
-  let result = madd(t, f32x4.convertI32x4S(isum), scale(row.d), acc);
-  if (mins !== undefined) {
-    result = f32x4.sub(result, f32x4.mul(f32x4.convertI32x4S(mins.sum), scale(mins.dmin)));
-  }
-  return result;
+  let inner = f32x4.mul(f32x4.convertI32x4S(isum), d);
+  if (mins !== undefined) inner = nmadd(t, f32x4.convertI32x4S(mins.sum), mins.dmin, inner);
+  return madd(t, inner, v128.load32Splat(t.state, x, K.dx), acc);
+}
+
+/** `c − a · b`, fused where the target has FMA. */
+function nmadd(t: KernelTarget, a: Expr, b: Expr, c: Expr): Expr {
+  return t.fma ? f32x4.relaxedNmadd(a, b, c) : f32x4.sub(c, f32x4.mul(a, b));
 }
 
 /**
@@ -617,14 +616,16 @@ function kFormat(fifth: boolean): BlockFormat {
       // The rows' d and dmin: for all rows of a one-token tile at once, after its chunks;
       // otherwise row by row, as each row ends (fewer vectors live through the chunks).
       let halves: Local[][] = [];
+      const d = f.temp("d", "v128"), dmin = f.temp("dmin", "v128");
       const finishRow = (i: number) => {
         if (!byRow) halves = rowHalves(f, t, [wp[i]], 0, true);
-        const [d, dmin] = halves.map((v) => v[byRow ? i >> 2 : 0]);
-        const row = { d, row: i, rows: byRow ? wp.length : 1 };
+        const lane = byRow ? i : 0;
+        f.set(d, rowLane(halves[0][lane >> 2], lane));
+        f.set(dmin, rowLane(halves[1][lane >> 2], lane));
         xp.forEach((x, k) => {
           // Σ_g m_g · Σ xq over sub-block g, from record 1's sums.
           const sum = i32x4.dotI16x8S(mn[at(i)], superSums(t, x, 2));
-          f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], x, row, { sum, dmin }));
+          f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], x, d, { sum, dmin }));
         });
       };
       const loads = (x: Expr, c: number) => [
@@ -747,10 +748,12 @@ const Q6_K: BlockFormat = {
     };
     // The rows' d, as in `kFormat`.
     let halves: Local[] = [];
+    const d = f.temp("d", "v128");
     const finishRow = (i: number) => {
       if (!byRow) halves = rowHalves(f, t, [wp[i]], 208, false)[0];
-      const row = { d: halves[byRow ? i >> 2 : 0], row: i, rows: byRow ? wp.length : 1 };
-      xp.forEach((x, k) => f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], x, row)));
+      const lane = byRow ? i : 0;
+      f.set(d, rowLane(halves[lane >> 2], lane));
+      xp.forEach((x, k) => f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], x, d)));
     };
     const loads = (x: Expr, g: number) => [xload(t, x, g, 0), xload(t, x, g, 16)];
 
