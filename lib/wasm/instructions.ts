@@ -31,6 +31,7 @@ export const VALTYPE_CODE: Readonly<Record<ValType, number>> = {
 export type ImmediateKind =
   | "none"
   | "memarg" // alignment, memory index, offset
+  | "memarg_lane" // a memarg, then one lane index byte (v128.load16_lane …)
   | "lane" // one lane index byte
   | "bytes16" // 16 literal bytes (v128.const, i8x16.shuffle)
   | "i32"
@@ -79,6 +80,16 @@ function simd(code: number, sig: string, immediate: ImmediateKind = "none"): Ins
 
 function simdMemory(code: number, sig: string, naturalAlign: number): InstructionInfo {
   return { prefix: 0xfd, code, immediate: "memarg", naturalAlign, ...signature(sig) };
+}
+
+function simdLane(code: number, naturalAlign: number): InstructionInfo {
+  return {
+    prefix: 0xfd,
+    code,
+    immediate: "memarg_lane",
+    naturalAlign,
+    ...signature("a v128 > v128"),
+  };
 }
 
 const V2 = "v128 v128 > v128";
@@ -205,6 +216,9 @@ export const INSTRUCTIONS = {
   "v128.store": simdMemory(0x0b, "a v128 >", 4),
   "v128.load32_zero": simdMemory(0x5c, "a > v128", 2),
   "v128.load64_zero": simdMemory(0x5d, "a > v128", 3),
+  // One value from memory into one lane, the other lanes kept.
+  "v128.load16_lane": simdLane(0x55, 1),
+  "v128.load32_lane": simdLane(0x56, 2),
 
   // SIMD constants, lane moves.
   "v128.const": simd(0x0c, "> v128", "bytes16"),

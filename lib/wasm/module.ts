@@ -485,12 +485,14 @@ function encodeInstr(instr: Instr): number[] {
     case "func":
       bytes.push(...unsignedLeb128(instr.func!.index));
       break;
-    case "memarg": {
+    case "memarg":
+    case "memarg_lane": {
       const { memory, align, offset } = instr.memarg!;
       // Bit 6 of the alignment field says a memory index follows (multi-memory).
       if (memory.index === 0) bytes.push(...unsignedLeb128(align));
       else bytes.push(...unsignedLeb128(align | 0x40), ...unsignedLeb128(memory.index));
       bytes.push(...unsignedLeb128(offset));
+      if (info.immediate === "memarg_lane") bytes.push(instr.lane!);
       break;
     }
     case "lane":

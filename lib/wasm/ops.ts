@@ -177,6 +177,18 @@ export const v128 = {
   load32Zero: load("v128.load32_zero"),
   load64Zero: load("v128.load64_zero"),
   store: store("v128.store"),
+  /** The 16-bit value at `address + offset` into lane `index` of `v`, its other lanes kept. */
+  load16Lane: (memory: Memory, address: Expr, v: Expr, index: number, offset = 0): Expr =>
+    apply("v128.load16_lane", [address, v], {
+      ...memarg("v128.load16_lane", memory, offset),
+      lane: index,
+    }),
+  /** The 32-bit value at `address + offset` into lane `index` of `v`, its other lanes kept. */
+  load32Lane: (memory: Memory, address: Expr, v: Expr, index: number, offset = 0): Expr =>
+    apply("v128.load32_lane", [address, v], {
+      ...memarg("v128.load32_lane", memory, offset),
+      lane: index,
+    }),
   /** A constant from 16 little-endian bytes. */
   const: (bytes: readonly number[]): Expr => {
     if (bytes.length !== 16) {

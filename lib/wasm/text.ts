@@ -77,9 +77,11 @@ function instrText(instr: Instr): string {
       return `${instr.name} $${instr.label!.name}`;
     case "func":
       return `${instr.name} $${instr.func!.name}`;
-    case "memarg": {
+    case "memarg":
+    case "memarg_lane": {
       const { memory, offset } = instr.memarg!;
-      return `${instr.name} $${memory.name}${offset === 0 ? "" : ` offset=${offset}`}`;
+      const lane = info.immediate === "memarg_lane" ? ` ${instr.lane}` : "";
+      return `${instr.name} $${memory.name}${offset === 0 ? "" : ` offset=${offset}`}${lane}`;
     }
     case "lane":
       return `${instr.name} ${instr.lane}`;

@@ -175,10 +175,10 @@ export function emitLaneBlock(
   const d = f.temp("d", "v128"), sum = f.temp("sum", "v128");
   acc.forEach((row, g) => {
     const rows = [0, 1, 2, 3].map((r) => 4 * g + r).filter((r) => r < wp.length);
+    // `v128.load16_lane`: one instruction (`vpinsrw` from memory) where `i16x8.replace_lane`
+    // of an `i32.load16_u` took two.
     let top: Expr = v128.i32x4(0);
-    for (const r of rows) {
-      top = i16x8.replaceLane(top, 2 * (r & 3) + 1, i32.load16U(t.weights, wp[r]));
-    }
+    for (const r of rows) top = v128.load16Lane(t.weights, wp[r], top, 2 * (r & 3) + 1);
     f.set(d, f16TopToF32(top, f));
     const q = rows.map((r) => lanes.unpack(f, t, wp[r], r));
     xp.forEach((x, k) => {
@@ -230,10 +230,16 @@ function rowHalves(
   for (const g of groups) {
     const rows = wp.slice(4 * g, 4 * g + 4);
     // Row r's halves in lane r: d in the low 16 bits, dmin (with `pair`) in the high 16.
-    const word = (w: Local) =>
-      pair ? i32.load(t.weights, w, offset) : i32.load16U(t.weights, w, offset);
-    let lanes: Expr = i32x4.splat(word(rows[0]));
-    rows.slice(1).forEach((w, r) => lanes = i32x4.replaceLane(lanes, r + 1, word(w)));
+    // Row 0's in every lane, then each other row's loaded into its own lane (the high halves
+    // of a 16-bit read hold row 0's, shifted out below).
+    let lanes: Expr = pair
+      ? v128.load32Splat(t.weights, rows[0], offset)
+      : v128.load16Splat(t.weights, rows[0], offset);
+    rows.slice(1).forEach((w, r) =>
+      lanes = pair
+        ? v128.load32Lane(t.weights, w, lanes, r + 1, offset)
+        : v128.load16Lane(t.weights, w, lanes, 2 * (r + 1), offset)
+    );
     f.set(raw, lanes);
     const tops = [i32x4.shl(raw, i32.const(16))];
     if (pair) tops.push(v128.and(raw, f.hoist("f16High", v128.i32x4(0xffff0000 | 0))));
