@@ -65,6 +65,10 @@ const load = (name: InstructionName) => (memory: Memory, address: Expr, offset =
 const store =
   (name: InstructionName) => (memory: Memory, address: Expr, value: Expr, offset = 0): Expr =>
     apply(name, [address, value], memarg(name, memory, offset));
+const loadLane =
+  (name: InstructionName) =>
+  (memory: Memory, address: Expr, v: Expr, index: number, offset = 0): Expr =>
+    apply(name, [address, v], { ...memarg(name, memory, offset), lane: index });
 const lane = (name: InstructionName) => (a: Expr, index: number): Expr =>
   apply(name, [a], { lane: index });
 
@@ -177,18 +181,9 @@ export const v128 = {
   load32Zero: load("v128.load32_zero"),
   load64Zero: load("v128.load64_zero"),
   store: store("v128.store"),
-  /** The 16-bit value at `address + offset` into lane `index` of `v`, its other lanes kept. */
-  load16Lane: (memory: Memory, address: Expr, v: Expr, index: number, offset = 0): Expr =>
-    apply("v128.load16_lane", [address, v], {
-      ...memarg("v128.load16_lane", memory, offset),
-      lane: index,
-    }),
-  /** The 32-bit value at `address + offset` into lane `index` of `v`, its other lanes kept. */
-  load32Lane: (memory: Memory, address: Expr, v: Expr, index: number, offset = 0): Expr =>
-    apply("v128.load32_lane", [address, v], {
-      ...memarg("v128.load32_lane", memory, offset),
-      lane: index,
-    }),
+  /** The 16- or 32-bit value at `address + offset` into lane `index` of `v`, the rest kept. */
+  load16Lane: loadLane("v128.load16_lane"),
+  load32Lane: loadLane("v128.load32_lane"),
   /** A constant from 16 little-endian bytes. */
   const: (bytes: readonly number[]): Expr => {
     if (bytes.length !== 16) {

@@ -153,8 +153,9 @@ function laneSums(f: FunctionBuilder, dots: readonly (RowDot | null)[], narrow: 
  * Adjacent int16 lanes of `v` added into int32 lanes: `i32x4.dot_i16x8_s` with a hoisted
  * vector of ones. V8 compiles `i32x4.extadd_pairwise_i16x8_s` to the same `pmaddwd`, but with
  * its ones read from memory through an address it loads anew at every use. Used where it
- * measured fewer instructions in V8's code: the Q8_0 tiles (8 × 1: 441 → 427, 4 × 8: 1184 →
- * 1141); in the Q4_0 and Q5_0 tiles the extra register made more spills than it saved.
+ * measured fewer instructions in V8's code: the Q8_0 tiles (whole tile, 8 × 1: 441 → 427,
+ * 4 × 8: 1184 → 1141; the 8 × 1 loop 403 → 389); in the Q4_0 and Q5_0 tiles the extra register
+ * made more spills than it saved.
  */
 function pairSums(f: FunctionBuilder, v: Expr): Expr {
   return i32x4.dotI16x8S(v, constant(f, new Array(8).fill([1, 0]).flat()));
