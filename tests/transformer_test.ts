@@ -15,6 +15,7 @@ import { Pool } from "../lib/parallel/pool.ts";
 import {
   encodeSteps,
   matMul,
+  rowChunks,
   STEP_WORKER_URL,
   stepRunner,
   type StepsInit,
@@ -62,6 +63,29 @@ Deno.test("1, 2, 3 and 4 threads give bit-identical logits, on both backends", a
       }
     }
   }
+});
+
+Deno.test("claimed chunks cover every row once; prefill chunks shrink to the end", () => {
+  for (const rows of [8, 20, 512, 2048, 8192, 128256]) {
+    for (const shares of [1, 2, 3, 8]) {
+      for (const tokens of [1, 128]) {
+        const bounds = rowChunks(rows, tokens, shares);
+        const where = `${rows} rows, ${shares} shares, ${tokens} tokens`;
+        assert.equal(bounds[0], 0, where);
+        assert.equal(bounds.at(-1), rows, where);
+        for (let c = 1; c < bounds.length; c++) {
+          assert.ok(bounds[c] > bounds[c - 1], `${where}: chunk ${c - 1} is empty`);
+          if (c < bounds.length - 1) assert.equal(bounds[c] % 8, 0, `${where}: bound ${c}`);
+        }
+      }
+    }
+  }
+  // 2048 rows, 2 threads: the first prefill chunk is a quarter, the last 16 rows.
+  const prefill = rowChunks(2048, 128, 2);
+  assert.equal(prefill[1], 512);
+  assert.equal(prefill.at(-1)! - prefill.at(-2)!, 16);
+  // Decode: 16 equal chunks.
+  assert.deepEqual(rowChunks(2048, 1, 2), Array.from({ length: 17 }, (_, i) => 128 * i));
 });
 
 Deno.test("workers also share a checkpoint copied into memory instead of mapped", async () => {
