@@ -29,13 +29,15 @@
  * vector, then `acc += f32(Σ (q − o) · xq) · (d · dx)` once for the four rows (their `d`
  * widened together). Measured against the row form it replaced (four partial sums per row, a
  * conversion, a broadcast scale and a multiply-add per row and block), in one process on the
- * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. The K-quants keep the row
+ * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. Q4_K has a row-lane body
+ * too, for tiles of four rows (`BlockFormat.emitLanes`); otherwise the K-quants keep the row
  * form, with one `dx` per super-block (the K-quant records): each sub-block's dot product is
  * scaled by its integer scale in integers (one `i32x4.dot_i16x8_s` with the scale broadcast,
  * which also widens the pairs), the minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and the offset (Q6_K:
  * `32 · Σ sc · Σ xq`) come from the records' super-block sums in one or two integer dot
  * products, and the super-block takes one conversion and one or two multiply-adds per row and
- * token.
+ * token. Those integer sums are totalled exactly before the float step, so that both bodies
+ * give every row the same bits.
  *
  * @module
  */
@@ -82,6 +84,18 @@ export interface BlockFormat {
   readonly emit?: (f: FunctionBuilder, tile: BlockTile) => void;
   /** Row-lane form, for blocks of 32 with their float16 `d` at byte 0 ({@linkcode LaneTile}). */
   readonly lanes?: LaneFormat;
+  /**
+   * Row form whose accumulators hold the row's value in every lane (the K-quants: each
+   * super-block's integer sums are totalled exactly before the float step), so the tile
+   * stores lane 0 instead of adding the four.
+   */
+  readonly oneLane?: boolean;
+  /**
+   * A K-quant body in the row-lane form, for tiles of 4 rows × several tokens (prefill): lane
+   * r of each accumulator is row r, as in {@linkcode LaneTile}. It gives the same bits as the
+   * row form, whose sums it computes exactly too, in another order.
+   */
+  readonly emitLanes?: (f: FunctionBuilder, tile: LaneTile) => void;
 }
 
 /**
@@ -132,9 +146,15 @@ const HIGH64 = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
  *
  * With `narrow` (Q4_0: each int16 lane at most 2 · 2 · 15 · 127 = 7620, so four add to at most
  * 30480) the 64-bit step adds in int16 too and one widening serves all four rows instead of
- * one per pair: 10 instructions instead of 11.
+ * one per pair: 10 instructions instead of 11. That widening is `i32x4.dot_i16x8_s`, and with
+ * `multiplier` (int16 pairs, `[m0, m0, m1, m1, …]`) it also multiplies lane r by `m_r`.
  */
-function laneSums(f: FunctionBuilder, dots: readonly (RowDot | null)[], narrow: boolean): Expr {
+function laneSums(
+  f: FunctionBuilder,
+  dots: readonly (RowDot | null)[],
+  narrow: boolean,
+  multiplier?: Expr,
+): Expr {
   const v = [0, 1, 2, 3].map((j) => f.temp(`dot${j}`, "v128"));
   dots.forEach((dot, j) => f.set(v[j], dot?.value ?? v128.i32x4(0)));
   const wide = dots.some((dot) => dot?.lanes === 8);
@@ -146,7 +166,11 @@ function laneSums(f: FunctionBuilder, dots: readonly (RowDot | null)[], narrow: 
   pair(v[0], v[1], v[0]);
   pair(v[2], v[3], v[2]);
   const [lo, hi] = [i8x16.shuffle(v[0], v[2], LOW64), i8x16.shuffle(v[0], v[2], HIGH64)];
-  return wide && narrow ? i32x4.extaddPairwiseI16x8S(i16x8.add(lo, hi)) : i32x4.add(lo, hi);
+  if (!(wide && narrow)) return i32x4.add(lo, hi);
+  const sums = i16x8.add(lo, hi);
+  return multiplier === undefined
+    ? i32x4.extaddPairwiseI16x8S(sums)
+    : i32x4.dotI16x8S(sums, multiplier);
 }
 
 /**
@@ -517,6 +541,23 @@ function scaleTwo(f: FunctionBuilder, isum: Local, a: Expr, b: Expr, sa: Local, 
 }
 
 /**
+ * The sum of the four int32 lanes of `v`, exact, in every lane: a K-quant row's super-block
+ * total, so that its float step does not depend on how a tile split the sum between lanes.
+ */
+function laneTotal(f: FunctionBuilder, v: Expr): Expr {
+  const half = f.temp("totalHalf", "v128");
+  f.set(half, v);
+  f.set(
+    half,
+    i32x4.add(half, i8x16.shuffle(half, half, [...range(8).map((b) => 8 + b), ...range(8)])),
+  );
+  return i32x4.add(
+    half,
+    i8x16.shuffle(half, half, [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11]),
+  );
+}
+
+/**
  * `acc += (f32(isum) · d − f32(mins) · dmin) · dx` (without `mins`: `acc += f32(isum) · d ·
  * dx`): the one float step of a K-quant super-block, `dx` being the super-block's (all its
  * records hold it). `d` and `dmin` hold the row's scales in all four lanes (`rowLane`), set
@@ -535,6 +576,42 @@ function foldSuper(
 ): Expr {
   let inner = f32x4.mul(f32x4.convertI32x4S(isum), d);
   if (mins !== undefined) inner = nmadd(t, f32x4.convertI32x4S(mins.sum), mins.dmin, inner);
+  return madd(t, inner, v128.load32Splat(t.state, x, K.dx), acc);
+}
+
+/**
+ * {@linkcode foldSuper} for a row-form K-quant row with minimums, from the four partial lanes
+ * of its integer sum `isum` and of its minimums' sum `mins`: both totalled at once, exactly,
+ * into `[I, I, M, M]`, then lanes 0 and 1 get `acc += (f32(I) · d − f32(M) · dmin) · dx`, the
+ * same operations the row-lane form does for each row (lanes 2 and 3 are not used). Two
+ * separate totals took three instructions more per row and token.
+ */
+function foldTotals(
+  f: FunctionBuilder,
+  t: KernelTarget,
+  acc: Local,
+  isum: Expr,
+  mins: Expr,
+  x: Expr,
+  d: Local,
+  dmin: Local,
+): Expr {
+  const totals = f.temp("totals", "v128");
+  const lanes = (a: number, b: number) =>
+    [a, b, 4 + a, 4 + b].flatMap((l) => range(4).map((i) => 4 * l + i));
+  f.set(
+    totals,
+    i32x4.add(i8x16.shuffle(isum, mins, lanes(0, 1)), i8x16.shuffle(isum, mins, lanes(2, 3))),
+  );
+  const swap = (order: number[]) => order.flatMap((l) => range(4).map((i) => 4 * l + i));
+  f.set(totals, i32x4.add(totals, i8x16.shuffle(totals, totals, swap([1, 0, 3, 2]))));
+  f.set(totals, f32x4.convertI32x4S(totals));
+  const inner = nmadd(
+    t,
+    i8x16.shuffle(totals, totals, swap([2, 3, 0, 1])),
+    dmin,
+    f32x4.mul(totals, d),
+  );
   return madd(t, inner, v128.load32Splat(t.state, x, K.dx), acc);
 }
 
@@ -561,6 +638,8 @@ function kFormat(fifth: boolean): BlockFormat {
     superElements: 256,
     superBytes: fifth ? 176 : 144,
     activations: "q8_k",
+    oneLane: true,
+    emitLanes: fifth ? undefined : (f, tile) => q4kLanes(f, tile),
     emit(f, { target: t, wp, xp, acc }) {
       const raw = f.temp("raw", "v128");
       const sa = f.temp("sa", "v128"), sb = f.temp("sb", "v128");
@@ -643,7 +722,7 @@ function kFormat(fifth: boolean): BlockFormat {
         xp.forEach((x, k) => {
           // Σ_g m_g · Σ xq over sub-block g, from record 1's sums.
           const sum = i32x4.dotI16x8S(mn[at(i)], superSums(t, x, 2));
-          f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], x, d, { sum, dmin }));
+          f.set(acc[i][k], foldTotals(f, t, acc[i][k], isum[at(i)][k], sum, x, d, dmin));
         });
       };
       const loads = (x: Expr, c: number) => [
@@ -674,6 +753,79 @@ function kFormat(fifth: boolean): BlockFormat {
 }
 
 /**
+ * Q4_K in the row-lane form (prefill tiles of 4 rows × several tokens): each 16-byte load of
+ * a token's activations serves four rows instead of one. Per sub-block of 32, the four rows'
+ * 8-bit dot products are summed across their lanes into one vector (`laneSums`, lane r: row
+ * r), whose widening multiplies each row by its own 6-bit scale; per super-block, the
+ * minimums' sums the same way, then one float step for the four rows. The integer sums are
+ * exact, so every row gets the bits of the row form, which totals the same sums in another
+ * order.
+ */
+function q4kLanes(f: FunctionBuilder, { target: t, wp, xp, acc }: LaneTile): void {
+  const raw = f.temp("raw", "v128"), scales = f.temp("scales", "v128");
+  const xlo = f.temp("xlo", "v128"), xhi = f.temp("xhi", "v128");
+  const halves = [f.temp("scalesLow", "v128"), f.temp("scalesHigh", "v128")];
+  const isum = xp.map((_, k) => f.temp(`isum${k}`, "v128"));
+  acc.forEach((row, g) => {
+    const rows = wp.slice(4 * g, 4 * g + 4);
+    // Bytes 0–7 of each: the 6-bit scales, 8–15 the minimums (`kScalesMins`).
+    const sm = rows.map((w, r) => {
+      const v = f.temp(`sm${r}`, "v128");
+      f.set(v, kScalesMins(t, w, raw, f));
+      return v;
+    });
+    // Scales of sub-blocks 0–3 (halves[0]) and 4–7 (halves[1]), four bytes per row, row r
+    // at byte 4r.
+    const pairs = [0, 2].map((r) => {
+      const v = f.temp(`scalePair${r}`, "v128");
+      f.set(v, i8x16.shuffle(sm[r], sm[r + 1], LOW32));
+      return v;
+    });
+    f.set(halves[0], i8x16.shuffle(pairs[0], pairs[1], LOW64));
+    f.set(halves[1], i8x16.shuffle(pairs[0], pairs[1], HIGH64));
+    for (const s of isum) f.set(s, v128.i32x4(0));
+    const q = range(8).map((i) => f.temp(`q${i}`, "v128"));
+    for (let j = 0; j < 8; j++) {
+      // Sub-block j: the low (j even) or high nibbles of chunk j >> 1's 32 bytes.
+      const Z = 0x80;
+      const pick = range(4).flatMap((r) => [4 * r + (j & 3), Z, 4 * r + (j & 3), Z]);
+      f.set(scales, i8x16.swizzle(halves[j >> 2], constant(f, pick)));
+      rows.forEach((w, r) => {
+        for (const half of [0, 1]) {
+          f.set(
+            q[2 * r + half],
+            nibbles(f, v128.load(t.weights, w, 16 + 32 * (j >> 1) + 16 * half), (j & 1) === 1),
+          );
+        }
+      });
+      xp.forEach((x, k) => {
+        f.set(xlo, xload(t, x, j, 0));
+        f.set(xhi, xload(t, x, j, 16));
+        const dots = rows.map((_, r): RowDot => ({
+          lanes: 8,
+          value: dotPair16(xlo, q[2 * r], xhi, q[2 * r + 1]),
+        }));
+        f.set(isum[k], i32x4.add(isum[k], laneSums(f, dots, true, scales)));
+      });
+    }
+    const [[d], [dmin]] = rowHalves(f, t, rows, 0, true);
+    const mins = sm.map((v) => {
+      f.set(v, i16x8.extendHighI8x16U(v));
+      return v;
+    });
+    const minSum = f.temp("minSum", "v128");
+    xp.forEach((x, k) => {
+      // Σ_g m_g · Σ xq over sub-block g, from record 2's sums, row r in lane r.
+      const sums = f.temp("superSums", "v128");
+      f.set(sums, superSums(t, x, 2));
+      const dots = mins.map((m): RowDot => ({ lanes: 4, value: i32x4.dotI16x8S(m, sums) }));
+      f.set(minSum, laneSums(f, dots, false));
+      f.set(row[k], foldSuper(t, row[k], isum[k], x, d, { sum: minSum, dmin }));
+    });
+  });
+}
+
+/**
  * Q6_K (210 bytes): ql, qh, 16 int8 scales, d at byte 208. With the super-block's one `dx`,
  * `Σ_j sc_j · Σ (q − 32) · xq` over the 16 sub-blocks stays in integers: the products with
  * `q` (0 … 63, the 7-bit operand) pair two sub-blocks' scales at a time, and the offset
@@ -683,6 +835,7 @@ const Q6_K: BlockFormat = {
   superElements: 256,
   superBytes: 210,
   activations: "q8_k",
+  oneLane: true,
   emit(f, { target: t, wp, xp, acc }) {
     const q0 = f.temp("q0", "v128"), q1 = f.temp("q1", "v128");
     const sa = f.temp("sa", "v128"), sb = f.temp("sb", "v128");
@@ -771,7 +924,10 @@ const Q6_K: BlockFormat = {
       if (!byRow) halves = rowHalves(f, t, [wp[i]], 208, false)[0];
       const lane = byRow ? i : 0;
       f.set(d, rowLane(halves[lane >> 2], lane));
-      xp.forEach((x, k) => f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], x, d)));
+      xp.forEach((x, k) => {
+        f.set(isum[at(i)][k], laneTotal(f, isum[at(i)][k]));
+        f.set(acc[i][k], foldSuper(t, acc[i][k], isum[at(i)][k], x, d));
+      });
     };
     const loads = (x: Expr, g: number) => [xload(t, x, g, 0), xload(t, x, g, 16)];
 
