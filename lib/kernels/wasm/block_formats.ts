@@ -211,12 +211,19 @@ export function emitLaneBlock(
         j < rows.length ? lanes.dot(f, t, wp[rows[j]], q[j], x) : null
       );
       f.set(sum, laneSums(f, dots, lanes.fourLanesFitInt16));
-      if (lanes.offset !== 0) {
-        const total = v128.load32Splat(t.state, x, record.total);
-        f.set(sum, i32x4.add(sum, i32x4.shl(total, i32.const(lanes.offset === 8 ? 3 : 4))));
+      const sums = f32x4.convertI32x4S(sum);
+      const dx = record.dxLanes
+        ? v128.load(t.state, x, record.dx)
+        : v128.load32Splat(t.state, x, record.dx);
+      if (lanes.offset === 0) {
+        f.set(row[k], madd(t, sums, f32x4.mul(d, dx), row[k]));
+      } else {
+        // acc += d · (f32(Σ q · xq) · dx − o · Σ xq · dx), the offset taken off in float.
+        const offset = f.temp("offset", "v128");
+        f.set(offset, v128.load(t.state, x, record.scaledTotal));
+        if (lanes.offset === 16) f.set(offset, f32x4.add(offset, offset));
+        f.set(row[k], madd(t, madd(t, sums, dx, offset), d, row[k]));
       }
-      const scale = f32x4.mul(d, v128.load32Splat(t.state, x, record.dx));
-      f.set(row[k], madd(t, f32x4.convertI32x4S(sum), scale, row[k]));
     });
   });
 }

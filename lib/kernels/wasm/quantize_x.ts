@@ -18,15 +18,25 @@
  * ```text
  * bytes 0–31   xq[32]   int8          (the wide form, for Q8_0: bytes 0–63, max(xq, 0) then
  *                                      max(−xq, 0) as bytes; xq as int16 without relaxed SIMD)
- * bytes 32–35  dx       float32       (the wide form: 64–67)
- * bytes 36–39  −Σ xq over all 32, int32 (not in the wide form)
- * bytes 48–63  (the K-quant form) super-block sums in the first three records of each 256:
+ * the 8-bit form (Q4_0, Q5_0):
+ * bytes 32–47  dx                  float32 × 4, the same in every lane
+ * bytes 48–63  −8 · Σ xq · dx      float32 × 4, the same in every lane
+ * the wide form (Q8_0):
+ * bytes 64–79  dx                  float32 × 4, the same in every lane
+ * the K-quant form:
+ * bytes 32–35  dx                  float32
+ * bytes 36–39  −Σ xq over all 32   int32
+ * bytes 48–63  super-block sums in the first three records of each 256:
  *              records 0, 1: Σ xq of each 16-element half of the 8 records (int16 × 16);
  *              record 2: Σ xq of each of the 8 records (int16 × 8)
  * ```
  *
- * The negated total lets a kernel add `c · (−Σ xq)` to `Σ q · xq` and so compute
- * `Σ (q − c) · xq` for weights stored with an offset `c` (Q4_0: 8, Q5_0: 16). The super-block
+ * The row-lane tiles (Q4_0, Q5_0, Q8_0) keep four rows in the four lanes of a vector, so they
+ * read `dx` as a whole vector (one load, where a broadcast took an address computation more),
+ * and the 8-bit form's scaled total lets them take off the offset `o` of weights stored as
+ * `q − o` (Q4_0: 8, Q5_0: 16, twice the total) in the float step: `Σ q · xq · dx − o · Σ xq ·
+ * dx`, one fused multiply-add, where the integer `Σ q · xq + o · (−Σ xq)` took two instructions
+ * more before it. The super-block
  * sums let the K-quants take off their minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and offsets (Q6_K:
  * `32 · Σ sc · Σ xq` per 16) once per super-block, in one or two integer dot products.
  *
@@ -52,10 +62,12 @@ import type { KernelTarget } from "./matmul.ts";
 export interface RecordLayout {
   /** Bytes of the record; the records of a token follow each other. */
   readonly bytes: number;
-  /** `dx` (float32). */
+  /** `dx` (float32; in four lanes with `dxLanes`). */
   readonly dx: number;
-  /** `−Σ xq` (int32; none in the wide form). */
-  readonly total: number;
+  /** Whether `dx` fills a 16-byte vector. */
+  readonly dxLanes: boolean;
+  /** `−8 · Σ xq · dx` in four float32 lanes (−1: none). */
+  readonly scaledTotal: number;
 }
 
 /**
@@ -65,9 +77,9 @@ export interface RecordLayout {
  * faster; prefill of 2048 columns +21% and +14%; Q4_0 and Q8_0 +2–4%.
  */
 export const RECORDS: { readonly [F in RecordForm]: RecordLayout } = {
-  q8: { bytes: 64, dx: 32, total: 36 },
-  q8_k: { bytes: 64, dx: 32, total: 36 },
-  q8_wide: { bytes: 80, dx: 64, total: -1 },
+  q8: { bytes: 64, dx: 32, dxLanes: true, scaledTotal: 48 },
+  q8_k: { bytes: 64, dx: 32, dxLanes: false, scaledTotal: -1 },
+  q8_wide: { bytes: 80, dx: 64, dxLanes: true, scaledTotal: -1 },
 };
 
 /**
@@ -76,6 +88,9 @@ export const RECORDS: { readonly [F in RecordForm]: RecordLayout } = {
  * Σ xq of each of the 8 records in record 2 (int16 × 8 each).
  */
 export const SUPER_SUMS = { halves: [0, 1], records: 2, at: 48 } as const;
+
+/** Where the K-quant form keeps `−Σ xq` (int32). */
+const K_TOTAL = 36;
 
 /** The forms of the records: int8 xq, int16 xq (for Q8_0), or int8 with super-block sums. */
 export type RecordForm = "q8" | "q8_wide" | "q8_k";
@@ -123,6 +138,7 @@ export function emitQuantizeX(
       const h = Array.from({ length: 4 }, (_, i) => f.local(`h${i}`, "v128"));
       const amax = f.local("amax", "v128"), a = f.local("a", "f32"), id = f.local("id", "f32");
       const lo = f.local("lo", "v128"), hi = f.local("hi", "v128"), sums = f.local("sums", "v128");
+      const total = f.local("total", "i32");
       f.set(blocks, i32.mul(p.tokens, i32.shrU(p.cols, i32.const(5))));
       // Tokens' rows are contiguous, so every token's blocks follow each other: one loop.
       const superMax = f.local("superMax", "f32"), j = f.local("j", "i32");
@@ -181,10 +197,17 @@ export function emitQuantizeX(
           f.set(lo, quads(lo));
           f.set(hi, quads(hi));
           f.set(sums, i32x4.add(lo, hi));
-          f.emit(i32.store(S, p.dst, i32.sub(i32.const(0), lanes(sums)), layout.total));
+          f.set(total, i32.sub(i32.const(0), lanes(sums)));
+          if (form === "q8_k") f.emit(i32.store(S, p.dst, total, K_TOTAL));
         }
         f.set(a, f32.div(a, f32.const(127)));
-        f.emit(f32.store(S, p.dst, a, layout.dx));
+        if (layout.dxLanes) f.emit(v128.store(S, p.dst, f32x4.splat(a), layout.dx));
+        else f.emit(f32.store(S, p.dst, a, layout.dx));
+        if (layout.scaledTotal >= 0) {
+          // One rounding (−Σ xq · dx); the 8 is exact.
+          const scaled = f32.mul(f32.mul(f32.convertI32S(total), a), f32.const(8));
+          f.emit(v128.store(S, p.dst, f32x4.splat(scaled), layout.scaledTotal));
+        }
         if (form === "q8_k") {
           // Record r of its super-block (k mod 8) writes Σ xq of its two halves (16 each) as
           // int16 into record 0 of the super-block, at half j = 2r + h, and Σ xq of all 32
