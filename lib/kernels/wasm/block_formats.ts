@@ -29,8 +29,9 @@
  * vector, then `acc += f32(Σ (q − o) · xq) · (d · dx)` once for the four rows (their `d`
  * widened together). Measured against the row form it replaced (four partial sums per row, a
  * conversion, a broadcast scale and a multiply-add per row and block), in one process on the
- * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. Q4_K has a row-lane body
- * too, for tiles of four rows (`BlockFormat.emitLanes`); otherwise the K-quants keep the row
+ * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. Q4_K and Q5_K have a
+ * row-lane body too, for tiles of four rows (`BlockFormat.emitLanes`); otherwise the K-quants
+ * keep the row
  * form, with one `dx` per super-block (the K-quant records): each sub-block's dot product is
  * scaled by its integer scale in integers (one `i32x4.dot_i16x8_s` with the scale broadcast,
  * which also widens the pairs), the minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and the offset (Q6_K:
@@ -147,30 +148,34 @@ const HIGH64 = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
  * With `narrow` (Q4_0: each int16 lane at most 2 · 2 · 15 · 127 = 7620, so four add to at most
  * 30480) the 64-bit step adds in int16 too and one widening serves all four rows instead of
  * one per pair: 10 instructions instead of 11. That widening is `i32x4.dot_i16x8_s`, and with
- * `multiplier` (int16 pairs, `[m0, m0, m1, m1, …]`) it also multiplies lane r by `m_r`.
+ * `multiplier` (int16 pairs, `[m0, m0, m1, m1, m2, m2, m3, m3]`) it also multiplies lane r by
+ * `m_r`; without `narrow`, each pair of rows is widened, and `multiplier` is two vectors, one
+ * per pair (`[m0, m0, m1, m1]` twice, `[m2, m2, m3, m3]` twice).
  */
 function laneSums(
   f: FunctionBuilder,
   dots: readonly (RowDot | null)[],
   narrow: boolean,
-  multiplier?: Expr,
+  multiplier?: Expr | readonly [Expr, Expr],
 ): Expr {
   const v = [0, 1, 2, 3].map((j) => f.temp(`dot${j}`, "v128"));
   dots.forEach((dot, j) => f.set(v[j], dot?.value ?? v128.i32x4(0)));
   const wide = dots.some((dot) => dot?.lanes === 8);
-  const pair = (a: Local, b: Local, into: Local) => {
+  const pair = (a: Local, b: Local, into: Local, m?: Expr) => {
     const [lo, hi] = [i8x16.shuffle(a, b, LOW32), i8x16.shuffle(a, b, HIGH32)];
     const added = wide ? i16x8.add(lo, hi) : i32x4.add(lo, hi);
-    f.set(into, wide && !narrow ? i32x4.extaddPairwiseI16x8S(added) : added);
+    const widened = m === undefined ? i32x4.extaddPairwiseI16x8S(added) : i32x4.dotI16x8S(added, m);
+    f.set(into, wide && !narrow ? widened : added);
   };
-  pair(v[0], v[1], v[0]);
-  pair(v[2], v[3], v[2]);
+  const perPair = Array.isArray(multiplier) ? multiplier : [];
+  pair(v[0], v[1], v[0], perPair[0]);
+  pair(v[2], v[3], v[2], perPair[1]);
   const [lo, hi] = [i8x16.shuffle(v[0], v[2], LOW64), i8x16.shuffle(v[0], v[2], HIGH64)];
   if (!(wide && narrow)) return i32x4.add(lo, hi);
   const sums = i16x8.add(lo, hi);
-  return multiplier === undefined
+  return multiplier === undefined || Array.isArray(multiplier)
     ? i32x4.extaddPairwiseI16x8S(sums)
-    : i32x4.dotI16x8S(sums, multiplier);
+    : i32x4.dotI16x8S(sums, multiplier as Expr);
 }
 
 /**
@@ -646,7 +651,7 @@ function kFormat(fifth: boolean): BlockFormat {
     superBytes: fifth ? 176 : 144,
     activations: "q8_k",
     oneLane: true,
-    emitLanes: fifth ? undefined : (f, tile) => q4kLanes(f, tile),
+    emitLanes: (f, tile) => kLanes(f, tile, fifth),
     emit(f, { target: t, wp, xp, acc }) {
       const raw = f.temp("raw", "v128");
       const sa = f.temp("sa", "v128"), sb = f.temp("sb", "v128");
@@ -760,7 +765,7 @@ function kFormat(fifth: boolean): BlockFormat {
 }
 
 /**
- * Q4_K in the row-lane form (prefill tiles of 4 rows × several tokens): each 16-byte load of
+ * Q4_K and Q5_K (`fifth`) in the row-lane form (tiles of 4 rows): each 16-byte load of
  * a token's activations serves four rows instead of one. Per sub-block of 32, the four rows'
  * 8-bit dot products are summed across their lanes into one vector (`laneSums`, lane r: row
  * r), whose widening multiplies each row by its own 6-bit scale; per super-block, the
@@ -768,8 +773,14 @@ function kFormat(fifth: boolean): BlockFormat {
  * exact, so every row gets the bits of the row form, which totals the same sums in another
  * order.
  */
-function q4kLanes(f: FunctionBuilder, { target: t, wp, xp, acc }: LaneTile): void {
+function kLanes(
+  f: FunctionBuilder,
+  { target: t, wp, xp, acc }: LaneTile,
+  fifth: boolean,
+): void {
+  const qs = fifth ? 48 : 16;
   const raw = f.temp("raw", "v128"), scales = f.temp("scales", "v128");
+  const scales23 = f.temp("scales23", "v128");
   const xlo = f.temp("xlo", "v128"), xhi = f.temp("xhi", "v128");
   const halves = [f.temp("scalesLow", "v128"), f.temp("scalesHigh", "v128")];
   const isum = xp.map((_, k) => f.temp(`isum${k}`, "v128"));
@@ -795,14 +806,21 @@ function q4kLanes(f: FunctionBuilder, { target: t, wp, xp, acc }: LaneTile): voi
     for (let j = 0; j < 8; j++) {
       // Sub-block j: the low (j even) or high nibbles of chunk j >> 1's 32 bytes.
       const Z = 0x80;
-      const pick = range(4).flatMap((r) => [4 * r + (j & 3), Z, 4 * r + (j & 3), Z]);
-      f.set(scales, i8x16.swizzle(halves[j >> 2], constant(f, pick)));
+      const lanes = (rs: number[]) => rs.flatMap((r) => [4 * r + (j & 3), Z, 4 * r + (j & 3), Z]);
+      if (fifth) {
+        // Lane sums too large for 16 bits: each pair of rows widened with its own scales.
+        f.set(scales, i8x16.swizzle(halves[j >> 2], constant(f, lanes([0, 1, 0, 1]))));
+        f.set(scales23, i8x16.swizzle(halves[j >> 2], constant(f, lanes([2, 3, 2, 3]))));
+      } else {
+        f.set(scales, i8x16.swizzle(halves[j >> 2], constant(f, lanes([0, 1, 2, 3]))));
+      }
       rows.forEach((w, r) => {
         for (const half of [0, 1]) {
-          f.set(
-            q[2 * r + half],
-            nibbles(f, v128.load(t.weights, w, 16 + 32 * (j >> 1) + 16 * half), (j & 1) === 1),
-          );
+          const at = qs + 32 * (j >> 1) + 16 * half;
+          let bits = nibbles(f, v128.load(t.weights, w, at), (j & 1) === 1);
+          // Bit j of qh[l] is the fifth bit of element l of sub-block j.
+          if (fifth) bits = v128.or(bits, bitTo(f, v128.load(t.weights, w, 16 + 16 * half), j, 4));
+          f.set(q[2 * r + half], bits);
         }
       });
       xp.forEach((x, k) => {
@@ -812,7 +830,10 @@ function q4kLanes(f: FunctionBuilder, { target: t, wp, xp, acc }: LaneTile): voi
           lanes: 8,
           value: dotPair16(xlo, q[2 * r], xhi, q[2 * r + 1]),
         }));
-        f.set(isum[k], i32x4.add(isum[k], laneSums(f, dots, true, scales)));
+        const sums = fifth
+          ? laneSums(f, dots, false, [scales, scales23])
+          : laneSums(f, dots, true, scales);
+        f.set(isum[k], i32x4.add(isum[k], sums));
       });
     }
     const [[d], [dmin]] = rowHalves(f, t, rows, 0, true);

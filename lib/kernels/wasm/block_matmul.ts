@@ -70,17 +70,18 @@ export interface BlockTilePlan {
  * processors, so each thread times both on its first decode calls (`decode_rows.ts`). Prefill
  * (2048 columns, 128 tokens): the row-lane types unpack four rows once for every token of the
  * tile, so more tokens pay: 4 × 8 against 4 × 2, Q4_0 +25%, Q5_0 +63%, Q8_0 +19% (4 × 12 no
- * better); Q5_K and Q6_K at 1 × 8 (against 1 × 6: +2–8%; 1 × 12 and 1 × 16 no better, 2 × 3
- * spills and is 13% slower). Q4_K takes the row-lane body (`emitLanes`) in 4-row tiles, for
- * prefill (4 × 8: 53.4 GFLOP/s against 41.3 for the row form's 1 × 8, same process) and for
- * one token (4 × 1: 10.8 GB/s against 10.6).
+ * better); Q6_K at 1 × 8 (against 1 × 6: +2%; 1 × 12 and 1 × 16 no better, 2 × 3 spills and
+ * is 13% slower; in the row-lane form, 4 × 8 and 4 × 4 spilled and were 15–20% slower). Q4_K
+ * and Q5_K take the row-lane body (`emitLanes`) in 4-row tiles, for prefill (4 × 8 against the
+ * row form's 1 × 8, same process: Q4_K 53.4 against 41.3 GFLOP/s, Q5_K 51.2 against 41.0) and
+ * for one token (4 × 1: Q4_K 10.8 GB/s against 10.6; Q5_K 6.6 against 6.7 with 2 rows).
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
   q8_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q4_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q5_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q4_k: { rows: 4, tokens: 8, vectorRows: 4 },
-  q5_k: { rows: 1, tokens: 8, vectorRows: 2 },
+  q5_k: { rows: 4, tokens: 8, vectorRows: 4 },
   q6_k: { rows: 1, tokens: 8, vectorRows: 2 },
 };
 
