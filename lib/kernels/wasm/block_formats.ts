@@ -31,8 +31,8 @@
  * conversion, a broadcast scale and a multiply-add per row and block), in one process on the
  * same weights: Q4_0 decode +10%, Q4_0 prefill +18%, Q8_0 the same. Q4_K and Q5_K have a
  * row-lane body too, for tiles of four rows (`BlockFormat.emitLanes`); otherwise the K-quants
- * keep the row
- * form, with one `dx` per super-block (the K-quant records): each sub-block's dot product is
+ * keep the row form, with one `dx` per super-block (the K-quant records): each sub-block's
+ * dot product is
  * scaled by its integer scale in integers (one `i32x4.dot_i16x8_s` with the scale broadcast,
  * which also widens the pairs), the minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and the offset (Q6_K:
  * `32 · Σ sc · Σ xq`) come from the records' super-block sums in one or two integer dot
