@@ -803,38 +803,77 @@ function kLanes(
     f.set(halves[1], i8x16.shuffle(pairs[0], pairs[1], HIGH64));
     for (const s of isum) f.set(s, v128.i32x4(0));
     const q = range(8).map((i) => f.temp(`q${i}`, "v128"));
-    for (let j = 0; j < 8; j++) {
-      // Sub-block j: the low (j even) or high nibbles of chunk j >> 1's 32 bytes.
-      const Z = 0x80;
+    // Sub-block j's scales, four rows (or two pairs, with `fifth`: lane sums too large for 16
+    // bits, so each pair of rows is widened with its own scales).
+    const Z = 0x80;
+    const setScales = (j: number, into: Local, into23: Local) => {
       const lanes = (rs: number[]) => rs.flatMap((r) => [4 * r + (j & 3), Z, 4 * r + (j & 3), Z]);
+      const pick = (rs: number[]) => i8x16.swizzle(halves[j >> 2], constant(f, lanes(rs)));
       if (fifth) {
-        // Lane sums too large for 16 bits: each pair of rows widened with its own scales.
-        f.set(scales, i8x16.swizzle(halves[j >> 2], constant(f, lanes([0, 1, 0, 1]))));
-        f.set(scales23, i8x16.swizzle(halves[j >> 2], constant(f, lanes([2, 3, 2, 3]))));
-      } else {
-        f.set(scales, i8x16.swizzle(halves[j >> 2], constant(f, lanes([0, 1, 2, 3]))));
-      }
-      rows.forEach((w, r) => {
-        for (const half of [0, 1]) {
-          const at = qs + 32 * (j >> 1) + 16 * half;
-          let bits = nibbles(f, v128.load(t.weights, w, at), (j & 1) === 1);
-          // Bit j of qh[l] is the fifth bit of element l of sub-block j.
-          if (fifth) bits = v128.or(bits, bitTo(f, v128.load(t.weights, w, 16 + 16 * half), j, 4));
-          f.set(q[2 * r + half], bits);
+        f.set(into, pick([0, 1, 0, 1]));
+        f.set(into23, pick([2, 3, 2, 3]));
+      } else f.set(into, pick([0, 1, 2, 3]));
+    };
+    const laneSum = (dots: RowDot[], s: Local, s23: Local) =>
+      fifth ? laneSums(f, dots, false, [s, s23]) : laneSums(f, dots, true, s);
+    // Sub-block j's weights: the low (j even) or high nibbles of chunk j >> 1's 32 bytes.
+    const weights = (w: Local, j: number, half: number, raw?: Local) => {
+      let bits = nibbles(
+        f,
+        raw ?? v128.load(t.weights, w, qs + 32 * (j >> 1) + 16 * half),
+        (j & 1) === 1,
+      );
+      // Bit j of qh[l] is the fifth bit of element l of sub-block j.
+      if (fifth) bits = v128.or(bits, bitTo(f, v128.load(t.weights, w, 16 + 16 * half), j, 4));
+      return bits;
+    };
+    if (xp.length === 1) {
+      // One token: chunk by chunk, each row's 32 bytes loaded once for both of the chunk's
+      // sub-blocks, and both sub-blocks' dot products kept until the lane sums.
+      const xv = range(4).map((i) => f.temp(`xv${i}`, "v128"));
+      const dots = range(8).map((i) => f.temp(`rowDot${i}`, "v128"));
+      const bytes = [f.temp("bytesLow", "v128"), f.temp("bytesHigh", "v128")];
+      const s = range(4).map((i) => f.temp(`subScales${i}`, "v128"));
+      for (let c = 0; c < 4; c++) {
+        [0, 16, 0, 16].forEach((at, i) => f.set(xv[i], xload(t, xp[0], 2 * c + (i >> 1), at)));
+        rows.forEach((w, r) => {
+          bytes.forEach((b, half) => f.set(b, v128.load(t.weights, w, qs + 32 * c + 16 * half)));
+          for (const odd of [0, 1]) {
+            const j = 2 * c + odd;
+            f.set(
+              dots[4 * odd + r],
+              dotPair16(
+                xv[2 * odd],
+                weights(w, j, 0, bytes[0]),
+                xv[2 * odd + 1],
+                weights(w, j, 1, bytes[1]),
+              ),
+            );
+          }
+        });
+        setScales(2 * c, s[0], s[1]);
+        setScales(2 * c + 1, s[2], s[3]);
+        for (const odd of [0, 1]) {
+          const rowDots = range(4).map((r): RowDot => ({ lanes: 8, value: dots[4 * odd + r] }));
+          f.set(isum[0], i32x4.add(isum[0], laneSum(rowDots, s[2 * odd], s[2 * odd + 1])));
         }
-      });
-      xp.forEach((x, k) => {
-        f.set(xlo, xload(t, x, j, 0));
-        f.set(xhi, xload(t, x, j, 16));
-        const dots = rows.map((_, r): RowDot => ({
-          lanes: 8,
-          value: dotPair16(xlo, q[2 * r], xhi, q[2 * r + 1]),
-        }));
-        const sums = fifth
-          ? laneSums(f, dots, false, [scales, scales23])
-          : laneSums(f, dots, true, scales);
-        f.set(isum[k], i32x4.add(isum[k], sums));
-      });
+      }
+    } else {
+      for (let j = 0; j < 8; j++) {
+        setScales(j, scales, scales23);
+        rows.forEach((w, r) => {
+          for (const half of [0, 1]) f.set(q[2 * r + half], weights(w, j, half));
+        });
+        xp.forEach((x, k) => {
+          f.set(xlo, xload(t, x, j, 0));
+          f.set(xhi, xload(t, x, j, 16));
+          const dots = rows.map((_, r): RowDot => ({
+            lanes: 8,
+            value: dotPair16(xlo, q[2 * r], xhi, q[2 * r + 1]),
+          }));
+          f.set(isum[k], i32x4.add(isum[k], laneSum(dots, scales, scales23)));
+        });
+      }
     }
     const [[d], [dmin]] = rowHalves(f, t, rows, 0, true);
     const mins = sm.map((v) => {
