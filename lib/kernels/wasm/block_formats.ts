@@ -771,7 +771,9 @@ function kFormat(fifth: boolean): BlockFormat {
  * r), whose widening multiplies each row by its own 6-bit scale; per super-block, the
  * minimums' sums the same way, then one float step for the four rows. The integer sums are
  * exact, so every row gets the bits of the row form, which totals the same sums in another
- * order.
+ * order. Several tokens (prefill) go sub-block by sub-block, the four rows' weights unpacked
+ * once for all tokens; one token (decode) goes chunk by chunk, each row's 32 bytes loaded once
+ * for both of the chunk's sub-blocks (V8 had kept them for the second in spilled registers).
  */
 function kLanes(
   f: FunctionBuilder,
