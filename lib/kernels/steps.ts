@@ -217,12 +217,12 @@ export function rowChunks(rows: number, tokens: number, shares: number): readonl
   const known = CHUNK_BOUNDS.get(key);
   if (known !== undefined) return known;
   const round8 = (n: number) => Math.ceil(n / 8) * 8;
+  const equal = Math.max(8, round8(rows / (shares * DECODE_CHUNKS_PER_THREAD)));
   const bounds = [0];
   for (let at = 0; at < rows;) {
-    const left = rows - at;
     const size = tokens === 1
-      ? Math.max(8, round8(rows / (shares * DECODE_CHUNKS_PER_THREAD)))
-      : Math.max(PREFILL_MIN_ROWS, round8(left / (2 * shares)));
+      ? equal
+      : Math.max(PREFILL_MIN_ROWS, round8((rows - at) / (2 * shares)));
     at = Math.min(rows, at + size);
     bounds.push(at);
   }

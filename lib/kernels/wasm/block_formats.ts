@@ -92,8 +92,8 @@ export interface BlockFormat {
    */
   readonly oneLane?: boolean;
   /**
-   * A K-quant body in the row-lane form, for tiles of 4 rows × several tokens (prefill): lane
-   * r of each accumulator is row r, as in {@linkcode LaneTile}. It gives the same bits as the
+   * A K-quant body in the row-lane form, for tiles of whole groups of 4 rows (prefill and one
+   * token): lane r of each accumulator is row r, as in {@linkcode LaneTile}. It gives the same bits as the
    * row form, whose sums it computes exactly too, in another order.
    */
   readonly emitLanes?: (f: FunctionBuilder, tile: LaneTile) => void;
@@ -819,10 +819,10 @@ function kLanes(
     const laneSum = (dots: RowDot[], s: Local, s23: Local) =>
       fifth ? laneSums(f, dots, false, [s, s23]) : laneSums(f, dots, true, s);
     // Sub-block j's weights: the low (j even) or high nibbles of chunk j >> 1's 32 bytes.
-    const weights = (w: Local, j: number, half: number, raw?: Local) => {
+    const weights = (w: Local, j: number, half: number, loaded?: Local) => {
       let bits = nibbles(
         f,
-        raw ?? v128.load(t.weights, w, qs + 32 * (j >> 1) + 16 * half),
+        loaded ?? v128.load(t.weights, w, qs + 32 * (j >> 1) + 16 * half),
         (j & 1) === 1,
       );
       // Bit j of qh[l] is the fifth bit of element l of sub-block j.

@@ -111,7 +111,7 @@ function emitBlockTile(
 ): FunctionRef {
   const S = target.state;
   const lanes = fmt.lanes;
-  // A K-quant prefill tile of whole groups of four rows takes the row-lane body.
+  // A K-quant tile of whole groups of four rows (prefill or one token) takes the row-lane body.
   const laneBody = fmt.emitLanes !== undefined && R % 4 === 0;
   const grouped = lanes !== undefined || laneBody;
   return m.func(

@@ -25,7 +25,6 @@
  * bytes 64–79  dx                  float32 × 4, the same in every lane
  * the K-quant form:
  * bytes 32–35  dx                  float32
- * bytes 36–39  −Σ xq over all 32   int32
  * bytes 48–63  super-block sums in the first three records of each 256:
  *              records 0, 1: Σ xq of each 16-element half of the 8 records (int16 × 16);
  *              record 2: Σ xq of each of the 8 records (int16 × 8)
@@ -36,9 +35,9 @@
  * and the 8-bit form's scaled total lets them take off the offset `o` of weights stored as
  * `q − o` (Q4_0: 8, Q5_0: 16, twice the total) in the float step: `Σ q · xq · dx − o · Σ xq ·
  * dx`, one fused multiply-add, where the integer `Σ q · xq + o · (−Σ xq)` took two instructions
- * more before it. The super-block
- * sums let the K-quants take off their minimums (Q4_K, Q5_K: `Σ m · Σ xq`) and offsets (Q6_K:
- * `32 · Σ sc · Σ xq` per 16) once per super-block, in one or two integer dot products.
+ * more before it. The super-block sums let the K-quants take off their minimums (Q4_K, Q5_K:
+ * `Σ m · Σ xq`) and offsets (Q6_K: `32 · Σ sc · Σ xq` per 16) once per super-block, in one or
+ * two integer dot products.
  *
  * @example
  * ```ts
@@ -89,9 +88,6 @@ export const RECORDS: { readonly [F in RecordForm]: RecordLayout } = {
  */
 export const SUPER_SUMS = { halves: [0, 1], records: 2, at: 48 } as const;
 
-/** Where the K-quant form keeps `−Σ xq` (int32). */
-const K_TOTAL = 36;
-
 /** The forms of the records: int8 xq, int16 xq (for Q8_0), or int8 with super-block sums. */
 export type RecordForm = "q8" | "q8_wide" | "q8_k";
 
@@ -138,7 +134,6 @@ export function emitQuantizeX(
       const h = Array.from({ length: 4 }, (_, i) => f.local(`h${i}`, "v128"));
       const amax = f.local("amax", "v128"), a = f.local("a", "f32"), id = f.local("id", "f32");
       const lo = f.local("lo", "v128"), hi = f.local("hi", "v128"), sums = f.local("sums", "v128");
-      const total = f.local("total", "i32");
       f.set(blocks, i32.mul(p.tokens, i32.shrU(p.cols, i32.const(5))));
       // Tokens' rows are contiguous, so every token's blocks follow each other: one loop.
       const superMax = f.local("superMax", "f32"), j = f.local("j", "i32");
@@ -197,14 +192,13 @@ export function emitQuantizeX(
           f.set(lo, quads(lo));
           f.set(hi, quads(hi));
           f.set(sums, i32x4.add(lo, hi));
-          f.set(total, i32.sub(i32.const(0), lanes(sums)));
-          if (form === "q8_k") f.emit(i32.store(S, p.dst, total, K_TOTAL));
         }
         f.set(a, f32.div(a, f32.const(127)));
         if (layout.dxLanes) f.emit(v128.store(S, p.dst, f32x4.splat(a), layout.dx));
         else f.emit(f32.store(S, p.dst, a, layout.dx));
         if (layout.scaledTotal >= 0) {
           // One rounding (−Σ xq · dx); the 8 is exact.
+          const total = i32.sub(i32.const(0), lanes(sums));
           const scaled = f32.mul(f32.mul(f32.convertI32S(total), a), f32.const(8));
           f.emit(v128.store(S, p.dst, f32x4.splat(scaled), layout.scaledTotal));
         }
