@@ -233,3 +233,35 @@ Deno.test("swiGlu: every token's row range, extreme gates included, agrees with 
   const g = floats[GATE_A / 4 + rowFloats + 1];
   assert.equal(g, floats[GATE_B / 4 + rowFloats + 1]);
 });
+
+Deno.test("rmsNorm: with and without the residual add, in place too, agrees with the twin", () => {
+  const X_A = MiB, X_B = 2 * MiB, RESIDUAL = 3 * MiB, OUT_A = 4 * MiB, OUT_B = 5 * MiB;
+  const WEIGHT = 6 * MiB;
+  const next = randoms(11);
+  // n = 68 runs in WebAssembly; n = 70 (not a multiple of 4) falls back to TypeScript.
+  for (const n of [68, 70]) {
+    for (const residual of [RESIDUAL, undefined]) {
+      for (const inPlace of [false, true]) {
+        const tokens = 3;
+        for (let i = 0; i < n * tokens; i++) {
+          // Rows of very different sizes: the scale must come from each row's own sum.
+          floats[X_A / 4 + i] = next() * 10 ** (Math.floor(i / n) - 1);
+          floats[RESIDUAL / 4 + i] = next();
+        }
+        for (let i = 0; i < n; i++) floats[WEIGHT / 4 + i] = 1 + next();
+        floats.copyWithin(X_B / 4, X_A / 4, X_A / 4 + n * tokens);
+        const [outA, outB] = inPlace ? [X_A, X_B] : [OUT_A, OUT_B];
+        wasm.rmsNorm(X_A, residual, outA, WEIGHT, n, tokens, 1e-5);
+        ts.rmsNorm(X_B, residual, outB, WEIGHT, n, tokens, 1e-5);
+        for (let i = 0; i < n * tokens; i++) {
+          const a = floats[outA / 4 + i], b = floats[outB / 4 + i];
+          // The twin's float64 arithmetic, but the sum of squares in another order: an ulp at most.
+          const limit = 2 ** -23 * Math.abs(b);
+          const where = `n ${n}, residual ${residual !== undefined}, in place ${inPlace}, [${i}]`;
+          assert.ok(Math.abs(a - b) <= limit, `${where}: wasm ${a}, ts ${b}`);
+          if (!inPlace) assert.equal(floats[X_A / 4 + i], floats[X_B / 4 + i], `${where}: x`);
+        }
+      }
+    }
+  }
+});

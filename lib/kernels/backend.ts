@@ -81,6 +81,27 @@ export interface KernelBackend {
     end: number,
   ): void;
   /**
+   * RMSNorm of `tokens` rows of `n` floats, the residual add before it fused in: for each
+   * token, `x += residual` (when `residual` is given), then `out = x / sqrt(mean(x²) + eps) ·
+   * weight`. Rows are `n` floats apart; `out` may be `x`.
+   * @param x The rows (float32), updated with the residual.
+   * @param residual Rows added to `x` first, or `undefined`.
+   * @param out Where the normalized rows go.
+   * @param weight The `n` learned scales (float32, in the state memory).
+   * @param n Floats per row.
+   * @param tokens Number of rows.
+   * @param eps Added to the mean square.
+   */
+  rmsNorm(
+    x: number,
+    residual: number | undefined,
+    out: number,
+    weight: number,
+    n: number,
+    tokens: number,
+    eps: number,
+  ): void;
+  /**
    * Attention of `kvHeads · kvGroup` consecutive query heads of one token: query head `h`
    * reads key/value head `⌊h / kvGroup⌋` over positions `0 .. positions − 1`.
    *

@@ -12,6 +12,7 @@
  * | `matMul`    | chunks of the weight's rows, claimed one at a time            |
  * | `attention` | (token, key/value heads) items, dealt round-robin            |
  * | `swiGlu`    | the same chunks as the matrix products before it, per token |
+ * | `rmsNorm`   | a contiguous share of the tokens                              |
  *
  * Rows are **claimed**, not dealt: each thread takes the next chunk of rows from the pool's
  * counter (`claim`, an `Atomics.add`) until none are left, so a thread that the machine slows
@@ -78,8 +79,23 @@ export interface SwiGluStep {
   readonly tokens: number;
 }
 
+/**
+ * `x += residual` (when given), then `out = rmsnorm(x) · weight`, for `tokens` rows of `n`
+ * floats.
+ */
+export interface RmsNormStep {
+  readonly kind: "rmsNorm";
+  readonly x: BufferRef;
+  readonly residual: BufferRef | undefined;
+  readonly out: BufferRef;
+  readonly weight: BufferRef;
+  readonly n: number;
+  readonly tokens: number;
+  readonly eps: number;
+}
+
 /** One step of a job. */
-export type Step = MatMulStep | AttentionStep | SwiGluStep;
+export type Step = MatMulStep | AttentionStep | SwiGluStep | RmsNormStep;
 
 /**
  * `out (T, rows) = input (T, cols) @ weight^T` for `tokens` tokens.
@@ -136,12 +152,37 @@ export function swiGlu(gate: BufferRef, up: BufferRef, n: number, tokens: number
   return { kind: "swiGlu", gate, up, n, tokens };
 }
 
+/**
+ * RMSNorm of `tokens` rows: `x += residual` first when `residual` is given (the residual
+ * connection that comes before every norm but the first), then `out = rmsnorm(x) · weight`.
+ *
+ * @param out Where the normalized rows go (may be `x`).
+ * @param x The rows, `n` floats each; updated when `residual` is given.
+ * @param weight The learned scales, `n` floats in the state memory.
+ * @param n Floats per row.
+ * @param tokens Number of rows.
+ * @param eps Added to the mean square.
+ * @param residual Rows to add to `x` first.
+ * @returns The step.
+ */
+export function rmsNorm(
+  out: BufferRef,
+  x: BufferRef,
+  weight: BufferRef,
+  n: number,
+  tokens: number,
+  eps: number,
+  residual?: BufferRef,
+): RmsNormStep {
+  return { kind: "rmsNorm", x, residual, out, weight, n, tokens, eps };
+}
+
 /** The worker module that runs steps, for `Pool.start`. */
 export const STEP_WORKER_URL: URL = new URL("./worker.ts", import.meta.url);
 
 /** Words per encoded step. */
 const STEP_WORDS = 11;
-const MATMUL = 1, ATTENTION = 2, SWIGLU = 3;
+const MATMUL = 1, ATTENTION = 2, SWIGLU = 3, RMSNORM = 4;
 const STORAGE_TYPES = Object.keys(STORAGE) as StorageType[];
 
 /**
@@ -186,6 +227,18 @@ export function encodeSteps(steps: readonly Step[]): Float64Array {
         break;
       case "swiGlu":
         words.set([SWIGLU, step.gate.byteOffset, step.up.byteOffset, step.n, step.tokens], at);
+        break;
+      case "rmsNorm":
+        words.set([
+          RMSNORM,
+          step.x.byteOffset,
+          step.residual?.byteOffset ?? -1,
+          step.out.byteOffset,
+          step.weight.byteOffset,
+          step.n,
+          step.tokens,
+          step.eps,
+        ], at);
         break;
     }
   });
@@ -309,6 +362,22 @@ export function stepRunner(
         case ATTENTION:
           runAttention(backend, words, at, share, shares);
           break;
+        case RMSNORM: {
+          const n = words[at + 5], tokens = words[at + 6];
+          const t0 = shareStart(tokens, share, shares), t1 = shareStart(tokens, share + 1, shares);
+          if (t0 === t1) break;
+          const skip = 4 * n * t0, residual = words[at + 2];
+          backend.rmsNorm(
+            words[at + 1] + skip,
+            residual < 0 ? undefined : residual + skip,
+            words[at + 3] + skip,
+            words[at + 4],
+            n,
+            t1 - t0,
+            words[at + 7],
+          );
+          break;
+        }
         case SWIGLU: {
           const n = words[at + 3], tokens = words[at + 4];
           const start = shareStart(n, share, shares), end = shareStart(n, share + 1, shares);

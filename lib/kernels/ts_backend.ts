@@ -23,6 +23,7 @@
 import type { BlockStorageType, StorageType } from "../tensor/storage.ts";
 import { attend } from "./attention.ts";
 import { swiGlu } from "./silu.ts";
+import { rmsNorm } from "./rmsnorm.ts";
 import type { BackendInit, KernelBackend, MatrixRef } from "./backend.ts";
 import { matMul, MATMUL_ROWS } from "./matmul.ts";
 import { type Matrix, matrixView, readRow } from "./matrix.ts";
@@ -152,6 +153,14 @@ export function createTsBackend(init: BackendInit): KernelBackend {
       for (let t = 0; t < tokens; t++) {
         swiGlu(g, u, t * rowFloats + start, t * rowFloats + end);
       }
+    },
+    rmsNorm(x, residual, out, weight, n, tokens, eps) {
+      const xs = view(x), o = view(out), w = view(weight);
+      if (residual !== undefined) {
+        const r = view(residual);
+        for (let i = 0; i < n * tokens; i++) xs[i] += r[i];
+      }
+      for (let t = 0; t < tokens; t++) rmsNorm(o, t * n, xs, t * n, w, n, eps);
     },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
       attend(

@@ -105,6 +105,11 @@ export class RunState {
   readonly kvCaches: readonly KvCache[];
   /** Logits of one token `(vocabSize,)`. */
   readonly logits: StateBuffer;
+  /**
+   * The RMSNorm weights as float32 `(2 · nLayers + 1, dim)`, where every thread's kernels read
+   * them: each layer's attention norm, then its feed-forward norm; the final norm last.
+   */
+  readonly norms: StateBuffer;
   /** Per-thread scratch. */
   readonly scratch: readonly Scratch[];
 
@@ -132,6 +137,7 @@ export class RunState {
     this.keyCache = this.kvCaches[0].keys;
     this.valueCache = this.kvCaches[0].values;
     this.logits = at(layout.logits);
+    this.norms = at(layout.norms);
     this.scratch = layout.scratch;
   }
 
@@ -182,6 +188,7 @@ interface Layout {
   readonly hb: Slot;
   readonly hb2: Slot;
   readonly logits: Slot;
+  readonly norms: Slot;
   readonly kvCaches: { keys: Slot[]; values: Slot[] }[];
   readonly scratch: Scratch[];
   readonly bytes: number;
@@ -204,6 +211,7 @@ function planLayout(sizes: StateSizes): Layout {
   const q = slot(maxBatch * dim), k = slot(maxBatch * kvDim), v = slot(maxBatch * kvDim);
   const hb = slot(maxBatch * hiddenDim), hb2 = slot(maxBatch * hiddenDim);
   const logits = slot(vocabSize);
+  const norms = slot((2 * nLayers + 1) * dim);
   const kvCaches: Layout["kvCaches"] = [];
   for (let c = 0; c < Math.max(1, sizes.kvCaches ?? 1); c++) {
     const keys: Slot[] = [], values: Slot[] = [];
@@ -219,5 +227,5 @@ function planLayout(sizes: StateSizes): Layout {
     scratch.push({ byteOffset: next, byteLength: scratchBytes });
     next += scratchBytes;
   }
-  return { x, xb, xb2, q, k, v, hb, hb2, logits, kvCaches, scratch, bytes: next };
+  return { x, xb, xb2, q, k, v, hb, hb2, logits, norms, kvCaches, scratch, bytes: next };
 }

@@ -30,12 +30,13 @@
 
 import { ContextError, TokenizerError, UsageError } from "../errors.ts";
 import type { BackendName, MatrixRef } from "../kernels/backend.ts";
-import { rmsNorm } from "../kernels/rmsnorm.ts";
 import { rope, ropeHalves, type RopeTable, ropeTable } from "../kernels/rope.ts";
 import {
   attention,
+  type BufferRef,
   encodeSteps,
   matMul,
+  rmsNorm,
   type Step,
   STEP_WORKER_URL,
   stepRunner,
@@ -47,7 +48,7 @@ import { compileKernels } from "../kernels/wasm/kernels.ts";
 import { Pool } from "../parallel/pool.ts";
 import { type Checkpoint, matrixOfTensor, tensorFloats } from "./checkpoint.ts";
 import type { ModelConfig } from "./config.ts";
-import { RunState } from "./run_state.ts";
+import { RunState, type StateBuffer } from "./run_state.ts";
 import { type BlockStorageType, isBlockType } from "../tensor/storage.ts";
 
 /** Options of {@linkcode Transformer.create}. */
@@ -110,10 +111,10 @@ interface LayerWeights {
   readonly w2: MatrixRef;
   /** Feed-forward up `(hidden, dim)`. */
   readonly w3: MatrixRef;
-  /** RMSNorm weights before attention (float32; small, read by the calling thread). */
-  readonly attentionNorm: Float32Array;
+  /** RMSNorm weights before attention (float32, copied into the state memory). */
+  readonly attentionNorm: StateBuffer;
   /** RMSNorm weights before the feed-forward block. */
-  readonly ffnNorm: Float32Array;
+  readonly ffnNorm: StateBuffer;
 }
 
 /** A Llama 3 model ready to run: weights mapped, buffers allocated, workers started. */
@@ -137,7 +138,7 @@ export class Transformer implements Disposable {
   #state: RunState;
   #embedding: EmbeddingRows;
   #layers: LayerWeights[];
-  #finalNorm: Float32Array;
+  #finalNorm: StateBuffer;
   #output: MatrixRef;
   #rope: RopeTable;
   /** `rope` for Meta's interleaved pairs, `ropeHalves` for Hugging Face's rotate_half rows. */
@@ -155,7 +156,7 @@ export class Transformer implements Disposable {
       state: RunState;
       embedding: EmbeddingRows;
       layers: LayerWeights[];
-      finalNorm: Float32Array;
+      finalNorm: StateBuffer;
       output: MatrixRef;
       rope: RopeTable;
       rotate: typeof rope;
@@ -241,6 +242,17 @@ export class Transformer implements Disposable {
     });
     const matrix = (name: string) => matrixOfTensor(checkpoint.tensor(name));
     const weights = checkpoint.weights;
+    // The norm weights, converted to float32, go into the state memory for the kernels.
+    let norms = 0;
+    const norm = (name: string): StateBuffer => {
+      const at = norms++ * config.dim;
+      state.norms.view.set(tensorFloats(checkpoint, name), at);
+      return {
+        byteOffset: state.norms.byteOffset + 4 * at,
+        floats: config.dim,
+        view: state.norms.view.subarray(at, at + config.dim),
+      };
+    };
     const layers: LayerWeights[] = [];
     for (let i = 0; i < config.nLayers; i++) {
       const at = `layers.${i}.attention`, ff = `layers.${i}.feed_forward`;
@@ -252,14 +264,14 @@ export class Transformer implements Disposable {
         w1: matrix(`${ff}.w1.weight`),
         w2: matrix(`${ff}.w2.weight`),
         w3: matrix(`${ff}.w3.weight`),
-        attentionNorm: tensorFloats(checkpoint, `layers.${i}.attention_norm.weight`),
-        ffnNorm: tensorFloats(checkpoint, `layers.${i}.ffn_norm.weight`),
+        attentionNorm: norm(`layers.${i}.attention_norm.weight`),
+        ffnNorm: norm(`layers.${i}.ffn_norm.weight`),
       });
     }
     const embeddingRef = matrix("tok_embeddings.weight");
     const embedding = new EmbeddingRows(weights.buffer, embeddingRef);
     const output = checkpoint.tiedEmbeddings ? embeddingRef : matrix("output.weight");
-    const finalNorm = tensorFloats(checkpoint, "norm.weight");
+    const finalNorm = norm("norm.weight");
     const rope = ropeTable(config.headDim, config.ropeTheta, config.ropeScaling, contextLength);
     const init: StepsInit = {
       backend: kernels,
@@ -430,12 +442,14 @@ export class Transformer implements Disposable {
   async #blocks(tokens: readonly number[], position: number, options: ForwardOptions) {
     const { dim, nLayers, nHeads, nKvHeads, headDim, kvDim, hiddenDim, normEps } = this.config;
     const s = this.#state, n = tokens.length;
-    const x = s.x.view, xb = s.xb.view, xb2 = s.xb2.view;
     const heads = { nHeads, nKvHeads, headDim };
 
     // x (T, dim) = embedding rows
-    for (let t = 0; t < n; t++) this.#embedding.read(tokens[t], x, t * dim);
+    for (let t = 0; t < n; t++) this.#embedding.read(tokens[t], s.x.view, t * dim);
 
+    // The output of the previous block, not yet added to x: each residual add is done by the
+    // RMSNorm step that follows it.
+    let residual: BufferRef | undefined = undefined;
     for (let layer = 0; layer < nLayers; layer++) {
       options.signal?.throwIfAborted();
       options.onLayer?.(layer, nLayers);
@@ -443,8 +457,8 @@ export class Transformer implements Disposable {
       const cache = s.kvCaches[options.kvCache ?? 0];
       const keyCache = cache.keys[layer], valueCache = cache.values[layer];
 
-      // Attention block. xb (T, dim) = rmsnorm(x)
-      for (let t = 0; t < n; t++) rmsNorm(xb, t * dim, x, t * dim, w.attentionNorm, dim, normEps);
+      // Attention block. x += xb2 (the previous block's output); xb (T, dim) = rmsnorm(x)
+      await this.#run(rmsNorm(s.xb, s.x, w.attentionNorm, dim, n, normEps, residual));
       // q (T, dim) = xb @ wq^T; k, v (T, kvDim) = xb @ wk^T, xb @ wv^T
       await this.#run(
         matMul(s.q, s.xb, w.wq, n),
@@ -460,21 +474,23 @@ export class Transformer implements Disposable {
       valueCache.view.set(s.v.view.subarray(0, n * kvDim), position * kvDim);
       // xb (T, dim) = softmax(q k^T / sqrt(headDim)) v, causal, per query head
       await this.#run(attention(s.xb, s.q, keyCache, valueCache, heads, n, position));
-      // xb2 (T, dim) = xb @ wo^T; x += xb2
+      // xb2 (T, dim) = xb @ wo^T
       await this.#run(matMul(s.xb2, s.xb, w.wo, n));
-      addInPlace(x, xb2, n * dim);
 
-      // Feed-forward block. xb = rmsnorm(x); hb (T, hidden) = silu(xb @ w1^T) · (xb @ w3^T)
-      for (let t = 0; t < n; t++) rmsNorm(xb, t * dim, x, t * dim, w.ffnNorm, dim, normEps);
+      // Feed-forward block. x += xb2; xb = rmsnorm(x); hb (T, hidden) = silu(xb @ w1^T) ·
+      // (xb @ w3^T)
+      await this.#run(rmsNorm(s.xb, s.x, w.ffnNorm, dim, n, normEps, s.xb2));
       await this.#run(
         matMul(s.hb, s.xb, w.w1, n),
         matMul(s.hb2, s.xb, w.w3, n),
         swiGlu(s.hb, s.hb2, hiddenDim, n),
       );
-      // xb2 (T, dim) = hb @ w2^T; x += xb2
+      // xb2 (T, dim) = hb @ w2^T, added to x by the next norm
       await this.#run(matMul(s.xb2, s.hb, w.w2, n));
-      addInPlace(x, xb2, n * dim);
+      residual = s.xb2;
     }
+    // x += xb2: the last block's residual
+    addInPlace(s.x.view, s.xb2.view, n * dim);
   }
 
   /** logits (vocab,) = rmsnorm(x[t]) @ output^T, for token `t` of the last chunk. */
@@ -483,7 +499,8 @@ export class Transformer implements Disposable {
     const s = this.#state;
     options.signal?.throwIfAborted();
     options.onLayer?.(nLayers, nLayers);
-    rmsNorm(s.xb.view, 0, s.x.view, t * dim, this.#finalNorm, dim, normEps);
+    const row = { byteOffset: s.x.byteOffset + 4 * t * dim };
+    await this.#run(rmsNorm(s.xb, row, this.#finalNorm, dim, 1, normEps));
     await this.#run(matMul(s.logits, s.xb, this.#output, 1));
   }
 }

@@ -76,6 +76,17 @@ type AttentionExport = (
 
 type SwiGluExport = (gate: bigint, up: bigint, rowBytes: bigint, tokens: number, n: number) => void;
 
+type RmsNormExport = (
+  x: bigint,
+  residual: bigint,
+  add: number,
+  out: bigint,
+  weight: bigint,
+  n: number,
+  tokens: number,
+  eps: number,
+) => void;
+
 /**
  * Builds the WebAssembly backend for one thread.
  *
@@ -96,6 +107,7 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
   ) as Record<StorageType, MatMulExport | undefined>;
   const attention = exports.attention as AttentionExport;
   const swiGlu = exports.swiglu as SwiGluExport;
+  const rmsNorm = exports.rmsnorm as RmsNormExport;
   const scratch = BigInt(init.scratch.byteOffset);
   const fallback = createTsBackend(init);
   // Which input the scratch holds, quantized or packed, within the current job: the products
@@ -166,6 +178,14 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
         );
       }
       if (start + vectors < end) fallback.swiGlu(gate, up, rowFloats, tokens, start + vectors, end);
+    },
+    rmsNorm(x, residual, out, weight, n, tokens, eps) {
+      if (n % 4 !== 0) {
+        fallback.rmsNorm(x, residual, out, weight, n, tokens, eps);
+        return;
+      }
+      const add = residual === undefined ? 0 : 1;
+      rmsNorm(BigInt(x), BigInt(residual ?? 0), add, BigInt(out), BigInt(weight), n, tokens, eps);
     },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
       held = ""; // the scores go to the scratch

@@ -13,6 +13,7 @@
  * | `matmul_q6_k`   | Q4_K, Q5_K, Q6_K), activations in 8 bits           |                 |
  * | `attention`     | causal grouped-query attention of one token        | `attention.ts`  |
  * | `swiglu`        | the feed-forward gate `silu(w1 x) · w3 x`          | `silu.ts`       |
+ * | `rmsnorm`       | RMSNorm, the residual add before it fused in       | `rmsnorm.ts`    |
  *
  * `deno task llama kernels --wat` prints the module in the text format.
  *
@@ -34,6 +35,7 @@ import { moduleText } from "../../wasm/text.ts";
 import type { BlockStorageType } from "../../tensor/storage.ts";
 import { emitAttention } from "./attention.ts";
 import { emitSwiGlu } from "./silu.ts";
+import { emitRmsNorm } from "./rmsnorm.ts";
 import { dotAddIsFast } from "./dot_add_probe.ts";
 import {
   type BlockActivations,
@@ -125,6 +127,7 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
   }
   emitAttention(m, target);
   emitSwiGlu(m, target);
+  emitRmsNorm(m, target);
   return m;
 }
 
