@@ -306,6 +306,7 @@ export const INSTRUCTIONS = {
   "i32x4.add": simd(0xae, V2),
   "i32x4.sub": simd(0xb1, V2),
   "i32x4.mul": simd(0xb5, V2),
+  "i32x4.max_s": simd(0xb8, V2),
   "i32x4.dot_i16x8_s": simd(0xba, V2),
 
   // f32x4.
@@ -318,6 +319,7 @@ export const INSTRUCTIONS = {
   "f32x4.div": simd(0xe7, V2),
   "f32x4.min": simd(0xe8, V2),
   "f32x4.max": simd(0xe9, V2),
+  "f32x4.pmin": simd(0xea, V2),
   "f32x4.pmax": simd(0xeb, V2),
 
   // f64x2.
@@ -333,6 +335,7 @@ export const INSTRUCTIONS = {
 
   // Relaxed SIMD: results may differ between machines only where the spec allows (here: a
   // fused or an unfused multiply-add; signed or unsigned high bit in the i8 dot product).
+  "i32x4.relaxed_trunc_f32x4_s": simd(0x101, V1),
   "f32x4.relaxed_madd": simd(0x105, "v128 v128 v128 > v128"),
   "f32x4.relaxed_nmadd": simd(0x106, "v128 v128 v128 > v128"),
   "i16x8.relaxed_dot_i8x16_i7x16_s": simd(0x112, V2),

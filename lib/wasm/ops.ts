@@ -282,11 +282,17 @@ export const i32x4 = {
   add: bin("i32x4.add"),
   sub: bin("i32x4.sub"),
   mul: bin("i32x4.mul"),
+  maxS: bin("i32x4.max_s"),
   /** Pairwise products of 16-bit lanes, each adjacent pair summed into a 32-bit lane. */
   dotI16x8S: bin("i32x4.dot_i16x8_s"),
   /** `c + Σ` of four 8-bit products per lane (second operand's lanes ≤ 127: relaxed SIMD). */
   relaxedDotI8x16I7x16AddS: tern("i32x4.relaxed_dot_i8x16_i7x16_add_s"),
   truncSatF32x4S: un("i32x4.trunc_sat_f32x4_s"),
+  /**
+   * Truncation to int32 of floats that fit (relaxed SIMD: NaN and out-of-range lanes are left
+   * to the machine; on x86-64 one `cvttps2dq`, where the saturating form takes several).
+   */
+  relaxedTruncF32x4S: un("i32x4.relaxed_trunc_f32x4_s"),
 };
 
 /** 2 lanes of 64-bit integers. */
@@ -313,6 +319,12 @@ export const f32x4 = {
   div: bin("f32x4.div"),
   min: bin("f32x4.min"),
   max: bin("f32x4.max"),
+  /**
+   * `b < a ? b : a` and `a < b ? b : a`: one `minps`/`maxps` on x86-64, where `min` and `max`
+   * (NaN and −0 rules) take about nine instructions each in V8's code.
+   */
+  pmin: bin("f32x4.pmin"),
+  pmax: bin("f32x4.pmax"),
   eq: bin("f32x4.eq"),
   lt: bin("f32x4.lt"),
   gt: bin("f32x4.gt"),

@@ -137,11 +137,22 @@ export function emitQuantizeX(
       f.set(blocks, i32.mul(p.tokens, i32.shrU(p.cols, i32.const(5))));
       // Tokens' rows are contiguous, so every token's blocks follow each other: one loop.
       const superMax = f.local("superMax", "f32"), j = f.local("j", "i32");
-      const largest = (v: Local) =>
-        f32.max(
-          f32.max(f32x4.extractLane(v, 0), f32x4.extractLane(v, 1)),
-          f32.max(f32x4.extractLane(v, 2), f32x4.extractLane(v, 3)),
+      // Magnitudes are floats ≥ 0, whose bits order as integers do: `i32x4.max_s` is one
+      // `pmaxsd`, where V8 builds `f32x4.max` (with its NaN and −0 rules) from nine
+      // instructions and `f32.max` from a compare and branches. Quantizing a 128 × 8192 input
+      // went from 1.00 to 0.46 ns per float (with the relaxed truncation below: from 1.15).
+      const most = (a: Expr, b: Expr) => i32x4.maxS(a, b);
+      const largest = (v: Local) => {
+        f.set(
+          v,
+          most(v, i8x16.shuffle(v, v, [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])),
         );
+        f.set(
+          v,
+          most(v, i8x16.shuffle(v, v, [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11])),
+        );
+        return f32x4.extractLane(v, 0);
+      };
       const lanes = (v: Local) =>
         i32.add(
           i32.add(i32x4.extractLane(v, 0), i32x4.extractLane(v, 1)),
@@ -154,19 +165,20 @@ export function emitQuantizeX(
             f.set(amax, v128.i32x4(0));
             f.forRange(j, i32.const(0), i32.const(64), 1, () => {
               const at = i64.add(p.x, i64.extendI32U(i32.shl(j, i32.const(4))));
-              f.set(amax, f32x4.max(amax, f32x4.abs(v128.load(S, at))));
+              f.set(amax, most(amax, f32x4.abs(v128.load(S, at))));
             });
             f.set(superMax, largest(amax));
           });
         }
         for (let i = 0; i < 8; i++) f.set(v[i], v128.load(S, p.x, 16 * i));
         f.set(amax, f32x4.abs(v[0]));
-        for (let i = 1; i < 8; i++) f.set(amax, f32x4.max(amax, f32x4.abs(v[i])));
+        for (let i = 1; i < 8; i++) f.set(amax, most(amax, f32x4.abs(v[i])));
         f.set(a, form === "q8_k" ? superMax : largest(amax));
         f.set(id, f32.const(0));
         f.if(f32.gt(a, f32.const(0)), () => f.set(id, f32.div(f32.const(127), a)));
-        const scaled = (i: number) =>
-          i32x4.truncSatF32x4S(f32x4.nearest(f32x4.mul(v[i], f32x4.splat(id))));
+        // |x · id| ≤ 127 (NaN aside), so the relaxed truncation is exact where it validates.
+        const truncate = target.fma ? i32x4.relaxedTruncF32x4S : i32x4.truncSatF32x4S;
+        const scaled = (i: number) => truncate(f32x4.nearest(f32x4.mul(v[i], f32x4.splat(id))));
         for (let i = 0; i < 4; i++) {
           f.set(h[i], i16x8.narrowI32x4S(scaled(2 * i), scaled(2 * i + 1)));
         }

@@ -48,9 +48,10 @@ export function emitSwiGlu(m: ModuleBuilder, target: KernelTarget): FunctionRef 
         f.forRange(i, i32.const(0), p.n, 4, () => {
           const at = (row: typeof p.gate) => i64.add(row, i64.extendI32U(i32.shl(i, i32.const(2))));
           f.set(g, v128.load(S, at(p.gate)));
-          const silu = f32x4.div(g, f32x4.add(v128.f32x4(1), expF32x4(f, f32x4.neg(g))));
+          const one = f.hoist("one", v128.f32x4(1)), floor = f.hoist("floor", v128.f32x4(-88));
+          const silu = f32x4.div(g, f32x4.add(one, expF32x4(f, f32x4.neg(g))));
           // 0 below g = −88, where e^-g would be clamped (|silu| there is below 6e-37).
-          const kept = v128.and(silu, f32x4.gt(g, v128.f32x4(-88)));
+          const kept = v128.and(silu, f32x4.gt(g, floor));
           f.emit(v128.store(S, at(p.gate), f32x4.mul(kept, v128.load(S, at(p.up)))));
         });
         f.set(p.gate, i64.add(p.gate, p.rowBytes));
