@@ -91,9 +91,37 @@ function emitHeads(m: ModuleBuilder, target: KernelTarget, H: number): FunctionR
         );
       }
 
-      // 1. scores[h][i] = q_h · k_i / sqrt(headDim)
+      // 1. scores[h][i] = q_h · k_i / sqrt(headDim), two positions at a time: each query
+      // vector loaded serves both keys (8 accumulators for 4 heads). Each score is summed in
+      // the same order as with one position at a time.
+      const qv = f.local("qv", "v128");
+      const scoreAt = (h: number, index: Expr) =>
+        i64.add(scoreRow[h], i64.extendI32U(i32.shl(index, i32.const(2))));
       f.set(row, p.keys);
-      f.forRange(i, i32.const(0), p.positions, 1, () => {
+      f.forRange(i, i32.const(0), i32.sub(p.positions, i32.const(1)), 2, () => {
+        for (const h of heads) {
+          f.set(acc[h], v128.i32x4(0));
+          f.set(acc2[h], v128.i32x4(0));
+        }
+        f.forRange(d, i32.const(0), p.headDim, 4, () => {
+          const at = i64.extendI32U(i32.shl(d, i32.const(2)));
+          f.set(kv, v128.load(S, i64.add(row, at)));
+          f.set(kv2, v128.load(S, i64.add(i64.add(row, p.rowStride), at)));
+          for (const h of heads) {
+            f.set(qv, v128.load(S, i64.add(qRow[h], at)));
+            f.set(acc[h], madd(target, qv, kv, acc[h]));
+            f.set(acc2[h], madd(target, qv, kv2, acc2[h]));
+          }
+        });
+        for (const h of heads) {
+          f.emit(f32.store(S, scoreAt(h, i), f32.mul(laneSum(acc[h]), scale)));
+          f.emit(f32.store(S, scoreAt(h, i), f32.mul(laneSum(acc2[h]), scale), 4));
+        }
+        f.set(row, i64.add(row, i64.shl(p.rowStride, i64.const(1))));
+      });
+      // The last position, when their number is odd.
+      f.if(i32.and(p.positions, i32.const(1)), () => {
+        f.set(i, i32.sub(p.positions, i32.const(1)));
         for (const h of heads) f.set(acc[h], v128.i32x4(0));
         f.forRange(d, i32.const(0), p.headDim, 4, () => {
           const at = i64.extendI32U(i32.shl(d, i32.const(2)));
@@ -102,11 +130,9 @@ function emitHeads(m: ModuleBuilder, target: KernelTarget, H: number): FunctionR
             f.set(acc[h], madd(target, v128.load(S, i64.add(qRow[h], at)), kv, acc[h]));
           }
         });
-        const at = i64.extendI32U(i32.shl(i, i32.const(2)));
         for (const h of heads) {
-          f.emit(f32.store(S, i64.add(scoreRow[h], at), f32.mul(laneSum(acc[h]), scale)));
+          f.emit(f32.store(S, scoreAt(h, i), f32.mul(laneSum(acc[h]), scale)));
         }
-        f.set(row, i64.add(row, p.rowStride));
       });
 
       // 2. scores[h] = exp(scores[h] - max); inv_h = 1 / Σ
@@ -114,14 +140,22 @@ function emitHeads(m: ModuleBuilder, target: KernelTarget, H: number): FunctionR
       for (const h of heads) {
         const at = (index: Expr) =>
           i64.add(scoreRow[h], i64.extendI32U(i32.shl(index, i32.const(2))));
-        f.set(max, f32.load(S, scoreRow[h]));
-        f.forRange(
-          i,
-          i32.const(1),
-          p.positions,
-          1,
-          () => f.set(max, f32.max(max, f32.load(S, at(i)))),
+        // The largest score: four lanes at a time with pmax (one instruction; f32.max is a
+        // compare and branches in V8's code), then the lanes and the tail with f32.max.
+        f.set(e, f32x4.splat(f32.load(S, scoreRow[h])));
+        f.forRange(i, i32.const(0), i32.sub(p.positions, tail), 4, () => {
+          f.set(e, f32x4.pmax(e, v128.load(S, at(i))));
+        });
+        f.set(
+          max,
+          f32.max(
+            f32.max(f32x4.extractLane(e, 0), f32x4.extractLane(e, 1)),
+            f32.max(f32x4.extractLane(e, 2), f32x4.extractLane(e, 3)),
+          ),
         );
+        f.forRange(i, i32.sub(p.positions, tail), p.positions, 1, () => {
+          f.set(max, f32.max(max, f32.load(S, at(i))));
+        });
         f.set(sum, v128.i32x4(0));
         f.forRange(i, i32.const(0), i32.sub(p.positions, tail), 4, () => {
           f.set(e, expF32x4(f, f32x4.sub(v128.load(S, at(i)), f32x4.splat(max))));
