@@ -30,7 +30,7 @@ const LN2_LO = -2.12194440e-4;
  * Write `x = n · ln 2 + r` with `n` the nearest integer to `x / ln 2`, so `|r| ≤ ln 2 / 2`;
  * then `e^x = 2^n · e^r`, where `e^r` is its Taylor series to `r^6/720` (the next term is below
  * 2^-24 of the result) and `2^n` is built directly as the float's exponent bits `(n + 127) <<
- * 23`. Sets temporaries of `f` named `exp_*`.
+ * 23`. Sets temporaries of `f` named `exp_*`, and hoists its constants into locals of `f`.
  *
  * @param f The function being written.
  * @param x Four floats.
