@@ -6,8 +6,9 @@
  * The query heads that share a key/value head (grouped-query attention) are computed together,
  * up to four at a time, so that every key and value loaded from the cache serves all of them:
  *
- * 1. **Scores.** For each cached position, the key row is read 4 floats at a time and
- *    multiplied into one accumulator per query head; lanes are summed and scaled.
+ * 1. **Scores.** For each pair of cached positions, the two key rows are read 4 floats at a
+ *    time and multiplied into two accumulators per query head, so that each query vector loaded
+ *    serves both (8 accumulators for 4 heads); lanes are summed and scaled.
  * 2. **Softmax.** Per head: the maximum score is subtracted before `exp` (so nothing overflows),
  *    `exp` is computed 4 lanes at a time by {@linkcode expF32x4}, and the sum is kept.
  * 3. **Values.** For each block of 8 dimensions, the value rows of every position are summed,
