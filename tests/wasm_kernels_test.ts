@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import type { KernelBackend, MatrixRef } from "../lib/kernels/backend.ts";
 import { F16_TO_F32 } from "../lib/kernels/f16.ts";
 import { createBackend } from "../lib/kernels/steps.ts";
+import { ropeTable } from "../lib/kernels/rope.ts";
 import type { FloatStorageType } from "../lib/tensor/storage.ts";
 import { sharedMemory64 } from "../lib/tensor/weights_memory.ts";
 
@@ -262,6 +263,39 @@ Deno.test("rmsNorm: with and without the residual add, in place too, agrees with
           if (!inPlace) assert.equal(floats[X_A / 4 + i], floats[X_B / 4 + i], `${where}: x`);
         }
       }
+    }
+  }
+});
+
+Deno.test("rope: both pair layouts, several head sizes and positions, the twin's bits", () => {
+  const V_A = MiB, V_B = 2 * MiB, COS = 3 * MiB, SIN = 4 * MiB;
+  const next = randoms(13);
+  for (const headDim of [8, 16, 64, 128]) {
+    const pairs = headDim / 2, positions = 40;
+    const table = ropeTable(headDim, 500000, true, positions);
+    floats.set(table.cos, COS / 4);
+    floats.set(table.sin, SIN / 4);
+    for (const halves of [false, true]) {
+      const heads = 3, rowFloats = heads * headDim + 4, tokens = 5, position = 33;
+      for (let i = 0; i < rowFloats * tokens; i++) floats[V_A / 4 + i] = 4 * next();
+      floats.copyWithin(V_B / 4, V_A / 4, V_A / 4 + rowFloats * tokens);
+      const before = floats.slice(V_A / 4, V_A / 4 + rowFloats * tokens);
+      wasm.rope(V_A, rowFloats, heads, headDim, tokens, position, COS, SIN, halves);
+      ts.rope(V_B, rowFloats, heads, headDim, tokens, position, COS, SIN, halves);
+      for (let i = 0; i < rowFloats * tokens; i++) {
+        const where = `headDim ${headDim}, halves ${halves}, [${i}]`;
+        assert.equal(floats[V_A / 4 + i], floats[V_B / 4 + i], where);
+      }
+      // The 4 floats after each row's heads are not touched; the heads moved.
+      let moved = 0;
+      for (let t = 0; t < tokens; t++) {
+        for (let i = 0; i < rowFloats; i++) {
+          const at = t * rowFloats + i, now = floats[V_A / 4 + at];
+          if (i >= heads * headDim) assert.equal(now, before[at], `headDim ${headDim}: tail`);
+          else if (now !== before[at]) moved++;
+        }
+      }
+      assert.ok(moved > tokens * heads * pairs, `headDim ${headDim}: only ${moved} moved`);
     }
   }
 });

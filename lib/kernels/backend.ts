@@ -102,6 +102,31 @@ export interface KernelBackend {
     eps: number,
   ): void;
   /**
+   * RoPE: rotates the first `heads` heads (`headDim` floats each) of `tokens` rows, row `t`
+   * (`rowFloats` floats after row `t − 1`) at position `position + t`, by the angles of the
+   * tables at `cos` and `sin` (`headDim / 2` floats per position, as `RopeTable` holds them).
+   * @param v The rows (float32), rotated in place.
+   * @param rowFloats Floats between rows.
+   * @param heads Heads per row.
+   * @param headDim Floats per head.
+   * @param tokens Number of rows.
+   * @param position Position of row 0.
+   * @param cos The cosine table (float32, in the state memory).
+   * @param sin The sine table.
+   * @param halves Hugging Face's layout (pairs half a head apart) instead of Meta's.
+   */
+  rope(
+    v: number,
+    rowFloats: number,
+    heads: number,
+    headDim: number,
+    tokens: number,
+    position: number,
+    cos: number,
+    sin: number,
+    halves: boolean,
+  ): void;
+  /**
    * Attention of `kvHeads · kvGroup` consecutive query heads of one token: query head `h`
    * reads key/value head `⌊h / kvGroup⌋` over positions `0 .. positions − 1`.
    *

@@ -13,6 +13,7 @@
  * | `attention` | (token, key/value heads) items, dealt round-robin            |
  * | `swiGlu`    | the same chunks as the matrix products before it, per token |
  * | `rmsNorm`   | a contiguous share of the tokens                              |
+ * | `rope`      | a contiguous share of the tokens                              |
  *
  * Rows are **claimed**, not dealt: each thread takes the next chunk of rows from the pool's
  * counter (`claim`, an `Atomics.add`) until none are left, so a thread that the machine slows
@@ -94,8 +95,23 @@ export interface RmsNormStep {
   readonly eps: number;
 }
 
+/** RoPE of `tokens` rows of queries and keys at positions `position ..`. */
+export interface RopeStep {
+  readonly kind: "rope";
+  readonly q: BufferRef;
+  readonly k: BufferRef;
+  readonly cos: BufferRef;
+  readonly sin: BufferRef;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly tokens: number;
+  readonly position: number;
+  readonly halves: boolean;
+}
+
 /** One step of a job. */
-export type Step = MatMulStep | AttentionStep | SwiGluStep | RmsNormStep;
+export type Step = MatMulStep | AttentionStep | SwiGluStep | RmsNormStep | RopeStep;
 
 /**
  * `out (T, rows) = input (T, cols) @ weight^T` for `tokens` tokens.
@@ -177,12 +193,38 @@ export function rmsNorm(
   return { kind: "rmsNorm", x, residual, out, weight, n, tokens, eps };
 }
 
+/**
+ * RoPE of queries `(tokens, nHeads · headDim)` and keys `(tokens, nKvHeads · headDim)` at
+ * positions `position, position + 1, …`, in place.
+ *
+ * @param q Query rows.
+ * @param k Key rows.
+ * @param table The cosine and sine tables in the state memory (`headDim / 2` floats per
+ *   position).
+ * @param heads Head counts and size.
+ * @param tokens Number of rows.
+ * @param position Position of row 0.
+ * @param halves Hugging Face's pair layout instead of Meta's.
+ * @returns The step.
+ */
+export function rope(
+  q: BufferRef,
+  k: BufferRef,
+  table: { readonly cos: BufferRef; readonly sin: BufferRef },
+  heads: { readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number },
+  tokens: number,
+  position: number,
+  halves: boolean,
+): RopeStep {
+  return { kind: "rope", q, k, ...table, ...heads, tokens, position, halves };
+}
+
 /** The worker module that runs steps, for `Pool.start`. */
 export const STEP_WORKER_URL: URL = new URL("./worker.ts", import.meta.url);
 
 /** Words per encoded step. */
 const STEP_WORDS = 11;
-const MATMUL = 1, ATTENTION = 2, SWIGLU = 3, RMSNORM = 4;
+const MATMUL = 1, ATTENTION = 2, SWIGLU = 3, RMSNORM = 4, ROPE = 5;
 const STORAGE_TYPES = Object.keys(STORAGE) as StorageType[];
 
 /**
@@ -238,6 +280,21 @@ export function encodeSteps(steps: readonly Step[]): Float64Array {
           step.n,
           step.tokens,
           step.eps,
+        ], at);
+        break;
+      case "rope":
+        words.set([
+          ROPE,
+          step.q.byteOffset,
+          step.k.byteOffset,
+          step.cos.byteOffset,
+          step.sin.byteOffset,
+          step.nHeads,
+          step.nKvHeads,
+          step.headDim,
+          step.tokens,
+          step.position,
+          step.halves ? 1 : 0,
         ], at);
         break;
     }
@@ -376,6 +433,30 @@ export function stepRunner(
             t1 - t0,
             words[at + 7],
           );
+          break;
+        }
+        case ROPE: {
+          const tokens = words[at + 8];
+          const t0 = shareStart(tokens, share, shares), t1 = shareStart(tokens, share + 1, shares);
+          if (t0 === t1) break;
+          const cos = words[at + 3], sin = words[at + 4], headDim = words[at + 7];
+          const position = words[at + 9] + t0, halves = words[at + 10] !== 0;
+          for (
+            const [v, heads] of [[words[at + 1], words[at + 5]], [words[at + 2], words[at + 6]]]
+          ) {
+            const rowFloats = heads * headDim;
+            backend.rope(
+              v + 4 * rowFloats * t0,
+              rowFloats,
+              heads,
+              headDim,
+              t1 - t0,
+              position,
+              cos,
+              sin,
+              halves,
+            );
+          }
           break;
         }
         case SWIGLU: {

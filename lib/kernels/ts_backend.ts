@@ -24,6 +24,7 @@ import type { BlockStorageType, StorageType } from "../tensor/storage.ts";
 import { attend } from "./attention.ts";
 import { swiGlu } from "./silu.ts";
 import { rmsNorm } from "./rmsnorm.ts";
+import { rope, ropeHalves } from "./rope.ts";
 import type { BackendInit, KernelBackend, MatrixRef } from "./backend.ts";
 import { matMul, MATMUL_ROWS } from "./matmul.ts";
 import { type Matrix, matrixView, readRow } from "./matrix.ts";
@@ -161,6 +162,11 @@ export function createTsBackend(init: BackendInit): KernelBackend {
         for (let i = 0; i < n * tokens; i++) xs[i] += r[i];
       }
       for (let t = 0; t < tokens; t++) rmsNorm(o, t * n, xs, t * n, w, n, eps);
+    },
+    rope(v, rowFloats, heads, headDim, tokens, position, cos, sin, halves) {
+      const rows = view(v), rotate = halves ? ropeHalves : rope;
+      const table = { headDim, positions: position + tokens, cos: view(cos), sin: view(sin) };
+      for (let t = 0; t < tokens; t++) rotate(rows, t * rowFloats, heads, table, position + t);
     },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
       attend(

@@ -110,6 +110,12 @@ export class RunState {
    * them: each layer's attention norm, then its feed-forward norm; the final norm last.
    */
   readonly norms: StateBuffer;
+  /**
+   * RoPE's tables `(contextLength, headDim / 2)`, as `RopeTable` holds them: the cosines and the
+   * sines of each position's angles.
+   */
+  readonly ropeCos: StateBuffer;
+  readonly ropeSin: StateBuffer;
   /** Per-thread scratch. */
   readonly scratch: readonly Scratch[];
 
@@ -138,6 +144,8 @@ export class RunState {
     this.valueCache = this.kvCaches[0].values;
     this.logits = at(layout.logits);
     this.norms = at(layout.norms);
+    this.ropeCos = at(layout.ropeCos);
+    this.ropeSin = at(layout.ropeSin);
     this.scratch = layout.scratch;
   }
 
@@ -189,6 +197,8 @@ interface Layout {
   readonly hb2: Slot;
   readonly logits: Slot;
   readonly norms: Slot;
+  readonly ropeCos: Slot;
+  readonly ropeSin: Slot;
   readonly kvCaches: { keys: Slot[]; values: Slot[] }[];
   readonly scratch: Scratch[];
   readonly bytes: number;
@@ -212,6 +222,8 @@ function planLayout(sizes: StateSizes): Layout {
   const hb = slot(maxBatch * hiddenDim), hb2 = slot(maxBatch * hiddenDim);
   const logits = slot(vocabSize);
   const norms = slot((2 * nLayers + 1) * dim);
+  const pairs = dim / sizes.nHeads / 2;
+  const ropeCos = slot(contextLength * pairs), ropeSin = slot(contextLength * pairs);
   const kvCaches: Layout["kvCaches"] = [];
   for (let c = 0; c < Math.max(1, sizes.kvCaches ?? 1); c++) {
     const keys: Slot[] = [], values: Slot[] = [];
@@ -227,5 +239,21 @@ function planLayout(sizes: StateSizes): Layout {
     scratch.push({ byteOffset: next, byteLength: scratchBytes });
     next += scratchBytes;
   }
-  return { x, xb, xb2, q, k, v, hb, hb2, logits, norms, kvCaches, scratch, bytes: next };
+  return {
+    x,
+    xb,
+    xb2,
+    q,
+    k,
+    v,
+    hb,
+    hb2,
+    logits,
+    norms,
+    ropeCos,
+    ropeSin,
+    kvCaches,
+    scratch,
+    bytes: next,
+  };
 }

@@ -30,13 +30,14 @@
 
 import { ContextError, TokenizerError, UsageError } from "../errors.ts";
 import type { BackendName, MatrixRef } from "../kernels/backend.ts";
-import { rope, ropeHalves, type RopeTable, ropeTable } from "../kernels/rope.ts";
+import { ropeTable } from "../kernels/rope.ts";
 import {
   attention,
   type BufferRef,
   encodeSteps,
   matMul,
   rmsNorm,
+  rope,
   type Step,
   STEP_WORKER_URL,
   stepRunner,
@@ -83,12 +84,6 @@ export interface ForwardOptions {
   /** Which KV cache the pass reads and writes (`0 ≤ kvCache < Transformer.kvCaches`). Default 0. */
   kvCache?: number;
 }
-
-/** The RoPE kernel for each layout of the query/key rows. */
-const ROTATIONS: { readonly [L in Checkpoint["ropeLayout"]]: typeof rope } = {
-  interleaved: rope,
-  halves: ropeHalves,
-};
 
 /** Default context length: Llama 3's original window. */
 export const DEFAULT_CONTEXT_LENGTH = 8192;
@@ -140,9 +135,8 @@ export class Transformer implements Disposable {
   #layers: LayerWeights[];
   #finalNorm: StateBuffer;
   #output: MatrixRef;
-  #rope: RopeTable;
-  /** `rope` for Meta's interleaved pairs, `ropeHalves` for Hugging Face's rotate_half rows. */
-  #rotate: typeof rope;
+  /** Query/key rows in Hugging Face's rotate_half order (pairs half a head apart), not Meta's. */
+  #ropeHalves: boolean;
   #busy = false;
   #closed = false;
 
@@ -158,8 +152,7 @@ export class Transformer implements Disposable {
       layers: LayerWeights[];
       finalNorm: StateBuffer;
       output: MatrixRef;
-      rope: RopeTable;
-      rotate: typeof rope;
+      ropeHalves: boolean;
       loadMs: number;
     },
   ) {
@@ -175,8 +168,7 @@ export class Transformer implements Disposable {
     this.#layers = parts.layers;
     this.#finalNorm = parts.finalNorm;
     this.#output = parts.output;
-    this.#rope = parts.rope;
-    this.#rotate = parts.rotate;
+    this.#ropeHalves = parts.ropeHalves;
     this.loadMs = parts.loadMs;
   }
 
@@ -272,7 +264,10 @@ export class Transformer implements Disposable {
     const embedding = new EmbeddingRows(weights.buffer, embeddingRef);
     const output = checkpoint.tiedEmbeddings ? embeddingRef : matrix("output.weight");
     const finalNorm = norm("norm.weight");
-    const rope = ropeTable(config.headDim, config.ropeTheta, config.ropeScaling, contextLength);
+    // RoPE's angles for every position, in the state memory for the kernels.
+    const angles = ropeTable(config.headDim, config.ropeTheta, config.ropeScaling, contextLength);
+    state.ropeCos.view.set(angles.cos);
+    state.ropeSin.view.set(angles.sin);
     const init: StepsInit = {
       backend: kernels,
       weights: weights.memory,
@@ -303,8 +298,7 @@ export class Transformer implements Disposable {
       layers,
       finalNorm,
       output,
-      rope,
-      rotate: ROTATIONS[checkpoint.ropeLayout],
+      ropeHalves: checkpoint.ropeLayout === "halves",
       loadMs: performance.now() - started,
     });
   }
@@ -466,10 +460,8 @@ export class Transformer implements Disposable {
         matMul(s.v, s.xb, w.wv, n),
       );
       // Rotate queries and keys by their positions; keys and values enter the cache.
-      for (let t = 0; t < n; t++) {
-        this.#rotate(s.q.view, t * dim, nHeads, this.#rope, position + t);
-        this.#rotate(s.k.view, t * kvDim, nKvHeads, this.#rope, position + t);
-      }
+      const angles = { cos: s.ropeCos, sin: s.ropeSin };
+      await this.#run(rope(s.q, s.k, angles, heads, n, position, this.#ropeHalves));
       keyCache.view.set(s.k.view.subarray(0, n * kvDim), position * kvDim);
       valueCache.view.set(s.v.view.subarray(0, n * kvDim), position * kvDim);
       // xb (T, dim) = softmax(q k^T / sqrt(headDim)) v, causal, per query head

@@ -76,6 +76,18 @@ type AttentionExport = (
 
 type SwiGluExport = (gate: bigint, up: bigint, rowBytes: bigint, tokens: number, n: number) => void;
 
+type RopeExport = (
+  v: bigint,
+  rowBytes: bigint,
+  heads: number,
+  headDim: number,
+  tokens: number,
+  position: number,
+  cos: bigint,
+  sin: bigint,
+  halves: number,
+) => void;
+
 type RmsNormExport = (
   x: bigint,
   residual: bigint,
@@ -108,6 +120,7 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
   const attention = exports.attention as AttentionExport;
   const swiGlu = exports.swiglu as SwiGluExport;
   const rmsNorm = exports.rmsnorm as RmsNormExport;
+  const rope = exports.rope as RopeExport;
   const scratch = BigInt(init.scratch.byteOffset);
   const fallback = createTsBackend(init);
   // Which input the scratch holds, quantized or packed, within the current job: the products
@@ -186,6 +199,24 @@ export function createWasmBackend(init: BackendInit): KernelBackend {
       }
       const add = residual === undefined ? 0 : 1;
       rmsNorm(BigInt(x), BigInt(residual ?? 0), add, BigInt(out), BigInt(weight), n, tokens, eps);
+    },
+    rope(v, rowFloats, heads, headDim, tokens, position, cos, sin, halves) {
+      if (headDim % 8 !== 0) {
+        fallback.rope(v, rowFloats, heads, headDim, tokens, position, cos, sin, halves);
+        return;
+      }
+      const rowBytes = BigInt(4 * rowFloats);
+      rope(
+        BigInt(v),
+        rowBytes,
+        heads,
+        headDim,
+        tokens,
+        position,
+        BigInt(cos),
+        BigInt(sin),
+        halves ? 1 : 0,
+      );
     },
     attention(q, out, keys, values, rowFloats, headDim, kvHeads, kvGroup, positions) {
       held = ""; // the scores go to the scratch

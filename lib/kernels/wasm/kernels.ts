@@ -14,6 +14,7 @@
  * | `attention`     | causal grouped-query attention of one token        | `attention.ts`  |
  * | `swiglu`        | the feed-forward gate `silu(w1 x) · w3 x`          | `silu.ts`       |
  * | `rmsnorm`       | RMSNorm, the residual add before it fused in       | `rmsnorm.ts`    |
+ * | `rope`          | RoPE of queries and keys, either pair layout       | `rope.ts`       |
  *
  * `deno task llama kernels --wat` prints the module in the text format.
  *
@@ -36,6 +37,7 @@ import type { BlockStorageType } from "../../tensor/storage.ts";
 import { emitAttention } from "./attention.ts";
 import { emitSwiGlu } from "./silu.ts";
 import { emitRmsNorm } from "./rmsnorm.ts";
+import { emitRope } from "./rope.ts";
 import { dotAddIsFast } from "./dot_add_probe.ts";
 import {
   type BlockActivations,
@@ -128,6 +130,7 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
   emitAttention(m, target);
   emitSwiGlu(m, target);
   emitRmsNorm(m, target);
+  emitRope(m, target);
   return m;
 }
 
