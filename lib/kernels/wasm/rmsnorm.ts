@@ -26,14 +26,10 @@
  * @module
  */
 
-import type { Expr, FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
-import { f32x4, f64, f64x2, i32, i64, i8x16, v128 } from "../../wasm/ops.ts";
+import type { Expr, FunctionRef, Local, ModuleBuilder } from "../../wasm/module.ts";
+import { f32x4, f64, f64x2, i32, i64, v128 } from "../../wasm/ops.ts";
+import { narrowPairs, widenHigh, widenLow } from "./f64_lanes.ts";
 import type { KernelTarget } from "./matmul.ts";
-
-/** Lanes 2–3 of a vector moved to lanes 0–1 (for `f64x2.promote_low_f32x4`). */
-const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** Lanes 0–1 of `a`, then lanes 0–1 of `b`. */
-const LOW_HALVES = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /**
  * Emits `rmsnorm(x, residual, add, out, weight, n, tokens, eps)`: for each token `t <
@@ -77,8 +73,7 @@ export function emitRmsNorm(m: ModuleBuilder, target: KernelTarget): FunctionRef
             f.set(v, f32x4.add(v, v128.load(S, at(p.residual))));
             f.emit(v128.store(S, at(p.x), v));
           });
-          const lanes01 = f64x2.promoteLowF32x4(v);
-          const lanes23 = f64x2.promoteLowF32x4(i8x16.shuffle(v, v, HIGH_PAIR));
+          const lanes01 = widenLow(v), lanes23 = widenHigh(v);
           f.set(low, f64x2.add(low, f64x2.mul(lanes01, lanes01)));
           f.set(high, f64x2.add(high, f64x2.mul(lanes23, lanes23)));
         });
@@ -96,13 +91,9 @@ export function emitRmsNorm(m: ModuleBuilder, target: KernelTarget): FunctionRef
           // x · scale · weight in float64, rounded to float32 once, two lanes at a time.
           f.set(v, v128.load(S, at(p.x)));
           f.set(w, v128.load(S, at(p.weight)));
-          const lanes = (a: Expr, b: Expr) =>
-            f32x4.demoteF64x2Zero(
-              f64x2.mul(f64x2.mul(f64x2.promoteLowF32x4(a), scale), f64x2.promoteLowF32x4(b)),
-            );
-          const low = lanes(v, w);
-          const high = lanes(i8x16.shuffle(v, v, HIGH_PAIR), i8x16.shuffle(w, w, HIGH_PAIR));
-          f.emit(v128.store(S, at(p.out), i8x16.shuffle(low, high, LOW_HALVES)));
+          const scaled = (widen: (x: Local) => Expr) =>
+            f64x2.mul(f64x2.mul(widen(v), scale), widen(w));
+          f.emit(v128.store(S, at(p.out), narrowPairs(scaled(widenLow), scaled(widenHigh))));
         });
         f.set(p.x, i64.add(p.x, rowBytes));
         f.set(p.residual, i64.add(p.residual, rowBytes));

@@ -24,15 +24,15 @@
  */
 
 import type { Expr, FunctionRef, Local, ModuleBuilder } from "../../wasm/module.ts";
-import { f32x4, f64x2, i32, i64, i8x16, v128 } from "../../wasm/ops.ts";
+import { f64x2, i32, i64, i8x16, v128 } from "../../wasm/ops.ts";
+import { HIGH_HALF, narrowPairs, widenHigh, widenLow } from "./f64_lanes.ts";
 import type { KernelTarget } from "./matmul.ts";
 
-/** Float64 lane 0 in both lanes, lane 1 in both, the two lanes swapped; float32 lanes 2–3. */
-const LOW64 = [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7];
-const HIGH64 = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-const SWAP64 = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
-/** Two float32 results (lanes 0–1 of each demoted vector) into one vector. */
-const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+/** Float64 lane 0 in both lanes (`HIGH_HALF`: lane 1 in both); the two lanes swapped. */
+const LOW_HALF = [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7];
+const SWAP_HALVES = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+/** The sign bit of float64 lane 0: `[−s, s]` from `[s, s]`. */
+const SIGN_OF_LANE_0 = [0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0];
 
 /**
  * Emits `rope(v, rowBytes, heads, headDim, tokens, position, cos, sin, halves)`: rotates the
@@ -68,10 +68,6 @@ export function emitRope(m: ModuleBuilder, target: KernelTarget): FunctionRef {
       const a = f.local("a", "v128"), b = f.local("b", "v128");
       const cv = f.local("cv", "v128"), sv = f.local("sv", "v128");
       const lo = f.local("lo", "v128"), hi = f.local("hi", "v128");
-      const wide = (x: Expr) => f64x2.promoteLowF32x4(x);
-      const upper = (x: Local) => f64x2.promoteLowF32x4(i8x16.shuffle(x, x, HIGH64));
-      const narrow = (low: Expr, high: Expr) =>
-        i8x16.shuffle(f32x4.demoteF64x2Zero(low), f32x4.demoteF64x2Zero(high), JOIN);
       const byteOf = (index: Expr) => i64.extendI32U(i32.shl(index, i32.const(2)));
       f.set(pairs, i32.shrU(p.headDim, i32.const(1)));
       f.set(halfBytes, byteOf(pairs));
@@ -91,25 +87,16 @@ export function emitRope(m: ModuleBuilder, target: KernelTarget): FunctionRef {
                 f.set(b, v128.load(S, i64.add(i64.add(head, halfBytes), at)));
                 f.set(cv, v128.load(S, i64.add(c, at)));
                 f.set(sv, v128.load(S, i64.add(s, at)));
-                const lanes = (pick: (x: Local) => Expr) => ({
-                  a: pick(a),
-                  b: pick(b),
-                  c: pick(cv),
-                  s: pick(sv),
-                });
-                const low = lanes(wide), high = lanes(upper);
-                const first = (q: typeof low) =>
-                  f64x2.sub(f64x2.mul(q.a, q.c), f64x2.mul(q.b, q.s));
-                const second = (q: typeof low) =>
-                  f64x2.add(f64x2.mul(q.a, q.s), f64x2.mul(q.b, q.c));
-                f.emit(v128.store(S, i64.add(head, at), narrow(first(low), first(high))));
+                // a · cos − b · sin and a · sin + b · cos, lanes 0–1 then 2–3.
+                const first = (widen: (x: Local) => Expr) =>
+                  f64x2.sub(f64x2.mul(widen(a), widen(cv)), f64x2.mul(widen(b), widen(sv)));
+                const second = (widen: (x: Local) => Expr) =>
+                  f64x2.add(f64x2.mul(widen(a), widen(sv)), f64x2.mul(widen(b), widen(cv)));
+                const bAt = i64.add(i64.add(head, halfBytes), at);
                 f.emit(
-                  v128.store(
-                    S,
-                    i64.add(i64.add(head, halfBytes), at),
-                    narrow(second(low), second(high)),
-                  ),
+                  v128.store(S, i64.add(head, at), narrowPairs(first(widenLow), first(widenHigh))),
                 );
+                f.emit(v128.store(S, bAt, narrowPairs(second(widenLow), second(widenHigh))));
               });
             },
             () => {
@@ -119,20 +106,20 @@ export function emitRope(m: ModuleBuilder, target: KernelTarget): FunctionRef {
                 const vAt = i64.add(head, i64.shl(at, i64.const(1)));
                 f.set(a, v128.load(S, vAt));
                 // cos and sin of the two pairs, widened: [c0, c1], [s0, s1].
-                f.set(cv, wide(v128.load64Zero(S, i64.add(c, at))));
-                f.set(sv, wide(v128.load64Zero(S, i64.add(s, at))));
-                f.set(lo, wide(a)); // [a0, b0]
-                f.set(hi, upper(a)); // [a1, b1]
+                f.set(cv, widenLow(v128.load64Zero(S, i64.add(c, at))));
+                f.set(sv, widenLow(v128.load64Zero(S, i64.add(s, at))));
+                f.set(lo, widenLow(a)); // [a0, b0]
+                f.set(hi, widenHigh(a)); // [a1, b1]
                 // [a·c − b·s, b·c + a·s] = [a, b] · [c, c] + [b, a] · [−s, s].
                 const pair = (x: Local, lane: number[]) => {
                   const both = (y: Local) => i8x16.shuffle(y, y, lane);
-                  const signs = f.hoist("ropeSigns", v128.const(signBytes()));
+                  const signs = f.hoist("ropeSigns", v128.const(SIGN_OF_LANE_0));
                   return f64x2.add(
                     f64x2.mul(x, both(cv)),
-                    f64x2.mul(i8x16.shuffle(x, x, SWAP64), v128.xor(both(sv), signs)),
+                    f64x2.mul(i8x16.shuffle(x, x, SWAP_HALVES), v128.xor(both(sv), signs)),
                   );
                 };
-                f.emit(v128.store(S, vAt, narrow(pair(lo, LOW64), pair(hi, HIGH64))));
+                f.emit(v128.store(S, vAt, narrowPairs(pair(lo, LOW_HALF), pair(hi, HIGH_HALF))));
               });
             },
           );
@@ -142,9 +129,4 @@ export function emitRope(m: ModuleBuilder, target: KernelTarget): FunctionRef {
     },
     "Rotates each head's pairs by its position's angles (interleaved or halves), in float64.",
   );
-}
-
-/** The sign bit of float64 lane 0: `[−s, s]` from `[s, s]`. */
-function signBytes(): number[] {
-  return [0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0];
 }
