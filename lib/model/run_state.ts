@@ -89,10 +89,6 @@ export class RunState {
   readonly xb2: StateBuffer;
   /** Queries `(T, nHeads · headDim)`. */
   readonly q: StateBuffer;
-  /** Keys of the batch before they enter the cache `(T, kvDim)`. */
-  readonly k: StateBuffer;
-  /** Values of the batch `(T, kvDim)`. */
-  readonly v: StateBuffer;
   /** `w1 x`, then `silu(w1 x) · w3 x` `(T, hiddenDim)`. */
   readonly hb: StateBuffer;
   /** `w3 x` `(T, hiddenDim)`. */
@@ -132,8 +128,6 @@ export class RunState {
     this.xb = at(layout.xb);
     this.xb2 = at(layout.xb2);
     this.q = at(layout.q);
-    this.k = at(layout.k);
-    this.v = at(layout.v);
     this.hb = at(layout.hb);
     this.hb2 = at(layout.hb2);
     this.kvCaches = layout.kvCaches.map((cache) => ({
@@ -191,8 +185,6 @@ interface Layout {
   readonly xb: Slot;
   readonly xb2: Slot;
   readonly q: Slot;
-  readonly k: Slot;
-  readonly v: Slot;
   readonly hb: Slot;
   readonly hb2: Slot;
   readonly logits: Slot;
@@ -218,7 +210,7 @@ function planLayout(sizes: StateSizes): Layout {
     return s;
   };
   const x = slot(maxBatch * dim), xb = slot(maxBatch * dim), xb2 = slot(maxBatch * dim);
-  const q = slot(maxBatch * dim), k = slot(maxBatch * kvDim), v = slot(maxBatch * kvDim);
+  const q = slot(maxBatch * dim);
   const hb = slot(maxBatch * hiddenDim), hb2 = slot(maxBatch * hiddenDim);
   const logits = slot(vocabSize);
   const norms = slot((2 * nLayers + 1) * dim);
@@ -244,8 +236,6 @@ function planLayout(sizes: StateSizes): Layout {
     xb,
     xb2,
     q,
-    k,
-    v,
     hb,
     hb2,
     logits,

@@ -437,6 +437,7 @@ export class Transformer implements Disposable {
     const { dim, nLayers, nHeads, nKvHeads, headDim, kvDim, hiddenDim, normEps } = this.config;
     const s = this.#state, n = tokens.length;
     const heads = { nHeads, nKvHeads, headDim };
+    const angles = { cos: s.ropeCos, sin: s.ropeSin };
 
     // x (T, dim) = embedding rows
     for (let t = 0; t < n; t++) this.#embedding.read(tokens[t], s.x.view, t * dim);
@@ -450,20 +451,20 @@ export class Transformer implements Disposable {
       const w = this.#layers[layer];
       const cache = s.kvCaches[options.kvCache ?? 0];
       const keyCache = cache.keys[layer], valueCache = cache.values[layer];
+      // This chunk's rows of the caches: keys and values are written there directly.
+      const keys = { byteOffset: keyCache.byteOffset + 4 * position * kvDim };
+      const values = { byteOffset: valueCache.byteOffset + 4 * position * kvDim };
 
       // Attention block. x += xb2 (the previous block's output); xb (T, dim) = rmsnorm(x)
       await this.#run(rmsNorm(s.xb, s.x, w.attentionNorm, dim, n, normEps, residual));
-      // q (T, dim) = xb @ wq^T; k, v (T, kvDim) = xb @ wk^T, xb @ wv^T
+      // q (T, dim) = xb @ wq^T; keys, values (T, kvDim) = xb @ wk^T, xb @ wv^T
       await this.#run(
         matMul(s.q, s.xb, w.wq, n),
-        matMul(s.k, s.xb, w.wk, n),
-        matMul(s.v, s.xb, w.wv, n),
+        matMul(keys, s.xb, w.wk, n),
+        matMul(values, s.xb, w.wv, n),
       );
-      // Rotate queries and keys by their positions; keys and values enter the cache.
-      const angles = { cos: s.ropeCos, sin: s.ropeSin };
-      await this.#run(rope(s.q, s.k, angles, heads, n, position, this.#ropeHalves));
-      keyCache.view.set(s.k.view.subarray(0, n * kvDim), position * kvDim);
-      valueCache.view.set(s.v.view.subarray(0, n * kvDim), position * kvDim);
+      // Rotate queries and keys by their positions.
+      await this.#run(rope(s.q, keys, angles, heads, n, position, this.#ropeHalves));
       // xb (T, dim) = softmax(q k^T / sqrt(headDim)) v, causal, per query head
       await this.#run(attention(s.xb, s.q, keyCache, valueCache, heads, n, position));
       // xb2 (T, dim) = xb @ wo^T
