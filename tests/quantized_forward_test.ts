@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { type Checkpoint, loadCheckpoint } from "../lib/model/checkpoint.ts";
 import { Transformer } from "../lib/model/transformer.ts";
 import type { BlockStorageType } from "../lib/tensor/storage.ts";
+import { assertBitwiseEqual } from "./helpers/bitwise.ts";
 import { GOLDEN_DIR, loadGoldenCase } from "./helpers/golden.ts";
 import { quantizedCheckpoint } from "./helpers/quantized_model.ts";
 
@@ -97,3 +98,21 @@ Deno.test("negative control: Q4_0 weights with swapped nibbles fail the comparis
     assert.ok(diff > 4 * WASM_TOLERANCE, `${kernels}: ${diff}`);
   }
 });
+
+// `forward` runs the last layer's queries, attention and feed-forward for the last token alone;
+// `forwardAll` runs them for every token. On block weights the last token then goes through the
+// one-token tiles instead of the prefill tiles, which must give the same bits.
+for (const type of ["q8_0", "q4_0"] as BlockStorageType[]) {
+  Deno.test(`${type}: forward's logits are forwardAll's last row, bit for bit`, async () => {
+    const golden = loadGoldenCase(CASE);
+    using source = loadCheckpoint(`${GOLDEN_DIR}${CASE}`);
+    using quantized = quantizedCheckpoint(source, () => type);
+    const ids = golden.promptIds.slice(0, 40), vocab = source.config.vocabSize;
+    for (const maxBatch of [64, 7]) {
+      using model = await Transformer.create(quantized, { threads: 2, maxBatch });
+      const all = await model.forwardAll(ids, 0);
+      const last = await model.forward(ids, 0);
+      assertBitwiseEqual(last, all.subarray((ids.length - 1) * vocab), `maxBatch ${maxBatch}`);
+    }
+  });
+}

@@ -20,14 +20,8 @@ import {
   stepRunner,
   type StepsInit,
 } from "../lib/kernels/steps.ts";
+import { assertBitwiseEqual } from "./helpers/bitwise.ts";
 import { loadGoldenCase } from "./helpers/golden.ts";
-
-function assertBitwiseEqual(a: Float32Array, b: Float32Array, what: string): void {
-  assert.equal(a.length, b.length, what);
-  for (let i = 0; i < a.length; i++) {
-    if (!Object.is(a[i], b[i])) assert.fail(`${what}: element ${i} differs: ${a[i]} vs ${b[i]}`);
-  }
-}
 
 /** Prefill of a prompt, then two decode steps; every step's logits, copied. */
 async function run(model: Transformer, prompt: number[], next: number[]): Promise<Float32Array[]> {

@@ -201,7 +201,7 @@ export function rmsNorm(
  * @param k Key rows.
  * @param table The cosine and sine tables in the state memory (`headDim / 2` floats per
  *   position).
- * @param heads Head counts and size.
+ * @param heads Head counts and size (`nHeads` or `nKvHeads` 0: rotate only the other rows).
  * @param tokens Number of rows.
  * @param position Position of row 0.
  * @param halves Hugging Face's pair layout instead of Meta's.
@@ -444,6 +444,7 @@ export function stepRunner(
           for (
             const [v, heads] of [[words[at + 1], words[at + 5]], [words[at + 2], words[at + 6]]]
           ) {
+            if (heads === 0) continue; // a step for the queries or the keys alone
             const rowFloats = heads * headDim;
             backend.rope(
               v + 4 * rowFloats * t0,
