@@ -59,7 +59,7 @@ export interface BlockTilePlan {
 
 /**
  * The measured defaults, per type (`bench/block_plan_probe.ts`, one thread, the same data for
- * every plan). Decode: the row-lane types take 8 rows per tile, one from each of 8 runs of the
+ * every plan). Decode: Q4_0 and Q5_0 take 8 rows per tile, one from each of 8 runs of the
  * range (8 memory streams, 8 independent chains of dependent instructions). The K-quants take
  * fewer: their multi-row tiles go chunk by chunk, each chunk's activations loaded once for all
  * rows (a load costs three instructions with its bounds check, and decode here is bound by
@@ -75,9 +75,14 @@ export interface BlockTilePlan {
  * and Q5_K take the row-lane body (`emitLanes`) in 4-row tiles, for prefill (4 × 8 against the
  * row form's 1 × 8, same process: Q4_K 53.4 against 41.3 GFLOP/s, Q5_K 51.2 against 41.0) and
  * for one token (4 × 1: Q4_K 10.8 GB/s against 10.6; Q5_K 6.6 against 6.7 with 2 rows).
+ * Q8_0 decodes in 4-row tiles too. One thread runs 4 × 1 and 8 × 1 at the same speed (2048 ×
+ * 8192: 10.6 and 10.7 GB/s), but two threads share the memory, and 8 streams per thread cost
+ * there: the 1B Q8_0 model, two threads, 8 runs of each taking turns, decoded 16.7 tok/s with 4
+ * rows against 14.9 with 8 (+8.5%, median of the paired ratios). Q4_0 gained nothing from the
+ * same change (0.98×), so it keeps 8.
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
-  q8_0: { rows: 4, tokens: 8, vectorRows: 8 },
+  q8_0: { rows: 4, tokens: 8, vectorRows: 4 },
   q4_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q5_0: { rows: 4, tokens: 8, vectorRows: 8 },
   q4_k: { rows: 4, tokens: 8, vectorRows: 4 },
