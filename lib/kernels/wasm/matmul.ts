@@ -22,14 +22,17 @@
  * **The register plan.** A tile of `R` rows × `B` tokens keeps `R · B` accumulators, `B` input
  * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16):
  * 4 rows × 2 tokens for prefill (8 + 2 + 1; measured fastest of the shapes that fit, 25
- * GFLOP/s on one core against 22 for 3 × 3 and 19 for 3 × 4, which spills), and 8 rows × 1
- * token for decode, where eight rows streamed at once keep eight memory streams going (12.1
- * GB/s on one core, against 9.8 with 4 rows and 9.9 with 10, which spills). Each
+ * GFLOP/s on one core against 22 for 3 × 3 and 19 for 3 × 4, which spills), and 4 rows × 1
+ * token for decode. On one core 8 rows were faster once (12.1 GB/s against 9.8 with 4, on an
+ * earlier form of the tile), and are now about even (2048 × 8192: 13.2 against 12.8 GB/s); but
+ * decode runs on two threads that share the memory, where 4 streams per thread beat 8: the 1B
+ * in bf16, 8 runs of each taking turns, 9.72 against 8.65 tok/s (+11%, median of the paired
+ * ratios), the F16 GGUF 7.18 against 6.14 (+20%, 6 runs). Each
  * weight vector loaded feeds `B` multiply-adds, each input vector `R`; a tile small enough
  * keeps the loaded weights in registers for both halves, a larger one loads them again from
  * the L1 cache. Rows and tokens left over at the edges take smaller tiles with the same
- * arithmetic. For one token the eight rows of a tile are not adjacent but one from each of
- * eight equal runs of the row range, so that each memory stream goes on into the next row of
+ * arithmetic. For one token the rows of a tile are not adjacent but one from each of as
+ * many equal runs of the row range, so that each memory stream goes on into the next row of
  * its run instead of ending with the row (4 KiB for 2048 bf16 columns): one thread, bf16 12.5
  * → 14.3 GB/s, f16 9.5 → 11.3; decode of the 1B in bf16 133 → 104 ms per token.
  *
@@ -87,7 +90,7 @@ export interface TilePlan {
 }
 
 /** The measured default (`bench/wasm_kernels_bench.ts`). */
-export const DEFAULT_TILES: TilePlan = { rows: 4, tokens: 2, vectorRows: 8 };
+export const DEFAULT_TILES: TilePlan = { rows: 4, tokens: 2, vectorRows: 4 };
 
 /** Vector registers V8 can give a kernel on x86-64 (16, one kept as its scratch). */
 const VECTOR_REGISTERS = 15;
