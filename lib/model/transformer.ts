@@ -451,6 +451,8 @@ export class Transformer implements Disposable {
     const { dim, nLayers, nHeads, nKvHeads, headDim, kvDim, hiddenDim, normEps } = this.config;
     const s = this.#state, n = tokens.length;
     const heads = { nHeads, nKvHeads, headDim };
+    // RoPE steps for the queries alone and for the keys alone (no heads of the other kind).
+    const queryHeads = { ...heads, nKvHeads: 0 }, keyHeads = { ...heads, nHeads: 0 };
     const angles = { cos: s.ropeCos, sin: s.ropeSin };
 
     // x (T, dim) = embedding rows
@@ -471,7 +473,8 @@ export class Transformer implements Disposable {
       const keys = { byteOffset: keyCache.byteOffset + 4 * position * kvDim };
       const values = { byteOffset: valueCache.byteOffset + 4 * position * kvDim };
       if (outputs === "last" && layer === nLayers - 1) first = n - 1;
-      // m tokens from here on: rows 0..m-1 of q, xb, xb2, hb, hb2 are tokens first..n-1.
+      // After the key and value products, m tokens go on: rows 0..m-1 of q, xb, xb2, hb, hb2
+      // are tokens first..n-1.
       const m = n - first;
       const xbFirst = rowOf(s.xb, first, dim), xFirst = rowOf(s.x, first, dim);
 
@@ -483,12 +486,10 @@ export class Transformer implements Disposable {
         matMul(keys, s.xb, w.wk, n),
         matMul(values, s.xb, w.wv, n),
       );
-      // Rotate queries and keys by their positions.
+      // Rotate queries and keys by their positions: m queries from token `first`, all n keys.
       await this.#run(
-        ...(m === n ? [rope(s.q, keys, angles, heads, n, position, this.#ropeHalves)] : [
-          rope(s.q, keys, angles, { ...heads, nKvHeads: 0 }, m, position + first, this.#ropeHalves),
-          rope(s.q, keys, angles, { ...heads, nHeads: 0 }, n, position, this.#ropeHalves),
-        ]),
+        rope(s.q, keys, angles, queryHeads, m, position + first, this.#ropeHalves),
+        rope(s.q, keys, angles, keyHeads, n, position, this.#ropeHalves),
       );
       // xb (m, dim) = softmax(q k^T / sqrt(headDim)) v, causal, per query head
       await this.#run(attention(s.xb, s.q, keyCache, valueCache, heads, m, position + first));
