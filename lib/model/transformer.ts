@@ -461,8 +461,9 @@ export class Transformer implements Disposable {
     // The output of the previous block, not yet added to x: each residual add is done by the
     // RMSNorm step that follows it.
     let residual: BufferRef | undefined = undefined;
-    // Tokens [first, n) go through the whole block; in the last layer maybe only the last.
-    let first = 0;
+    // Tokens [first, n) go through the whole block: all of them, but in the last layer maybe
+    // only the last.
+    const lastLayerFirst = outputs === "last" ? n - 1 : 0;
     for (let layer = 0; layer < nLayers; layer++) {
       options.signal?.throwIfAborted();
       options.onLayer?.(layer, nLayers);
@@ -470,9 +471,8 @@ export class Transformer implements Disposable {
       const cache = s.kvCaches[options.kvCache ?? 0];
       const keyCache = cache.keys[layer], valueCache = cache.values[layer];
       // This chunk's rows of the caches: keys and values are written there directly.
-      const keys = { byteOffset: keyCache.byteOffset + 4 * position * kvDim };
-      const values = { byteOffset: valueCache.byteOffset + 4 * position * kvDim };
-      if (outputs === "last" && layer === nLayers - 1) first = n - 1;
+      const keys = rowOf(keyCache, position, kvDim), values = rowOf(valueCache, position, kvDim);
+      const first = layer === nLayers - 1 ? lastLayerFirst : 0;
       // After the key and value products, m tokens go on: rows 0..m-1 of q, xb, xb2, hb, hb2
       // are tokens first..n-1.
       const m = n - first;
@@ -509,7 +509,7 @@ export class Transformer implements Disposable {
       residual = s.xb2;
     }
     // x[first..] += xb2: the last block's residual
-    addInPlace(s.x.view.subarray(first * dim), s.xb2.view, (n - first) * dim);
+    addInPlace(s.x.view.subarray(lastLayerFirst * dim), s.xb2.view, (n - lastLayerFirst) * dim);
   }
 
   /** logits (vocab,) = rmsnorm(x[t]) @ output^T, for token `t` of the last chunk. */
@@ -518,8 +518,7 @@ export class Transformer implements Disposable {
     const s = this.#state;
     options.signal?.throwIfAborted();
     options.onLayer?.(nLayers, nLayers);
-    const row = { byteOffset: s.x.byteOffset + 4 * t * dim };
-    await this.#run(rmsNorm(s.xb, row, this.#finalNorm, dim, 1, normEps));
+    await this.#run(rmsNorm(s.xb, rowOf(s.x, t, dim), this.#finalNorm, dim, 1, normEps));
     await this.#run(matMul(s.logits, s.xb, this.#output, 1));
   }
 }
