@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ggmlType } from "../lib/formats/gguf_types.ts";
 import { gguf, writeGgufFile } from "../lib/formats/gguf_writer.ts";
+import { pathExists } from "../lib/files.ts";
 import { randomModelDir, runLlama, type RunResult } from "./helpers/cli_model.ts";
 
 const ONE = ["--threads", "1", "--no-color"];
@@ -111,15 +112,19 @@ Deno.test("gguf cli: chat, the menu and info run on a GGUF file", async () => {
 
 Deno.test("gguf cli: convert refuses bad usage in one line", async () => {
   const { dir, meta, f16 } = await files();
-  const [badType, exists, noOut] = await Promise.all([
+  const [badType, exists, noOut, badThreads] = await Promise.all([
     runLlama(["convert", "--model", meta, "--out", join(dir, "x.gguf"), "--type", "q3_k"]),
     runLlama(["convert", "--model", meta, "--out", f16]),
     runLlama(["convert", "--model", meta]),
+    runLlama(["convert", "--model", meta, "--out", join(dir, "y.gguf"), "--threads", "0"]),
   ]);
   assertOneLine(badType, /--type: expected f16, bf16, f32, q8_0, q4_0, q4_k_m, q5_k_m, got 'q3_k'/);
   assertOneLine(exists, /already exists; pass --force to replace it/);
   assertOneLine(noOut, /--out FILE\.gguf is required/);
+  assertOneLine(badThreads, /--threads/);
   assert.equal(badType.code, 2);
+  assert.equal(badThreads.code, 2);
+  assert.ok(!pathExists(join(dir, "y.gguf")));
 });
 
 Deno.test("gguf cli: other architectures, unsupported tensor types and chat templates are named", async () => {

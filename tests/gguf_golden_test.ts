@@ -178,3 +178,17 @@ Deno.test("gguf quantized, negative control: Q4_0 blocks read with swapped nibbl
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("gguf convert on 2 and 3 threads writes, byte for byte, the files llama.cpp was run on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gguf-threads-" });
+  try {
+    for (const [name, type] of [...GGUF_GOLDEN_RUNS, ...GGUF_QUANT_RUNS]) {
+      const threads = type.startsWith("q4") ? 3 : 2;
+      const path = join(dir, `${name}-${type}.gguf`);
+      await convertGolden(name, type, path, threads);
+      assert.equal(await sha256(path), EXPECTED[`${name}/${type}`].sha256, `${name} ${type}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openModelTokenizer } from "../lib/cli/model_files.ts";
+import { readGguf } from "../lib/formats/gguf.ts";
 import { PRESETS, writeSyntheticModel } from "../lib/model/synthetic.ts";
 import { randomModelDir, runLlama, type RunResult } from "./helpers/cli_model.ts";
 import { hfFolderFromMeta } from "./helpers/hf_model.ts";
@@ -184,4 +185,43 @@ Deno.test("hf cli: a missing shard and a config.json that disagrees are one clea
   );
   assertNoStackTrace(disagree);
   await Deno.remove(broken, { recursive: true });
+});
+
+Deno.test("hf cli: convert puts a Hugging Face folder's q and k rows back in Meta's order", async () => {
+  const { untiedMeta, sharded } = await models();
+  const dir = await Deno.makeTempDir({ prefix: "llama-bolts-hf-convert-" });
+  try {
+    const [fromMeta, fromHf] = [join(dir, "meta.gguf"), join(dir, "hf.gguf")];
+    // Two threads, so that the rows of each chunk are encoded by both.
+    const runs = await Promise.all([
+      runLlama(["convert", "--model", untiedMeta, "--out", fromMeta, "--type", "q8_0"]),
+      runLlama([
+        "convert",
+        "--model",
+        sharded,
+        "--out",
+        fromHf,
+        "--type",
+        "q8_0",
+        "--threads",
+        "2",
+      ]),
+    ]);
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    const [a, b] = [fromMeta, fromHf].map((path) => {
+      const bytes = Deno.readFileSync(path);
+      return { bytes, file: readGguf(bytes, path) };
+    });
+    assert.deepEqual([...b.file.tensors.keys()].sort(), [...a.file.tensors.keys()].sort());
+    for (const [name, t] of a.file.tensors) {
+      const u = b.file.tensors.get(name)!;
+      assert.deepEqual(
+        b.bytes.subarray(u.byteOffset, u.byteOffset + u.byteLength),
+        a.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength),
+        name,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeGgufFile } from "../lib/formats/gguf_writer.ts";
 import { loadCheckpoint } from "../lib/model/checkpoint.ts";
+import { RowConverter } from "../lib/model/convert_rows.ts";
 import { ggufContentsOf, type GgufOutputType } from "../lib/model/gguf_export.ts";
 import { placeholderVocabulary } from "../lib/tokenizer/gguf_vocabulary.ts";
 import { writeSyntheticModel } from "../lib/model/synthetic.ts";
@@ -99,8 +100,14 @@ export interface LlamaCppRun {
  * @param name The golden case.
  * @param type The output type.
  * @param path The file to write.
+ * @param threads Threads encoding the rows (the file must not depend on it).
  */
-export async function convertGolden(name: string, type: GgufOutputType, path: string) {
+export async function convertGolden(
+  name: string,
+  type: GgufOutputType,
+  path: string,
+  threads = 1,
+) {
   let dir = join(GOLDEN_DIR, name);
   if (name === "k256") {
     dir = join(path, "..", "k256-model");
@@ -108,8 +115,9 @@ export async function convertGolden(name: string, type: GgufOutputType, path: st
   }
   using checkpoint = loadCheckpoint(dir);
   const vocabulary = placeholderVocabulary(checkpoint.config.vocabSize);
-  const { metadata, tensors } = ggufContentsOf(checkpoint, { type, vocabulary, name });
-  await writeGgufFile(path, metadata, tensors);
+  using converter = await RowConverter.start(checkpoint.weights, threads);
+  const contents = ggufContentsOf(checkpoint, { type, vocabulary, name, converter });
+  await writeGgufFile(path, contents.metadata, contents.tensors);
 }
 
 /**

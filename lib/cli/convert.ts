@@ -23,14 +23,16 @@ import {
   placeholderVocabulary,
 } from "../tokenizer/gguf_vocabulary.ts";
 import { modelDir, openCheckpoint, openModelTokenizer } from "./model_files.ts";
-import { parseCommandArgs } from "./options.ts";
+import { RowConverter } from "../model/convert_rows.ts";
+import { numberFlag, parseCommandArgs } from "./options.ts";
+import { capThreads } from "./run_options.ts";
 import { gigabytes, megabytesPerSecond, Progress } from "./progress.ts";
 import { writeErr } from "./terminal.ts";
 import { TokenizerError } from "../errors.ts";
 
 /** The `--help` text of `convert`. */
 export const CONVERT_HELP: string =
-  `Usage: llama convert [--model DIR] --out FILE.gguf [--type TYPE] [--force]
+  `Usage: llama convert [--model DIR] --out FILE.gguf [--type TYPE] [--threads N] [--force]
 
 Writes the model as one GGUF file, the format of llama.cpp, ollama and LM Studio:
 hyperparameters, tokenizer (tokenizer.model or tokenizer.json), the Llama 3 chat
@@ -43,6 +45,8 @@ Options:
   --type T           f16 (default), bf16 (Meta's own type: exact), f32, or quantized:
                      q8_0, q4_0, q4_k_m, q5_k_m (llama.cpp's mixes: Q6_K for the
                      output layer, and in the K mixes for some attn_v and ffn_down)
+  --threads N        threads encoding the weights (default: one per core; the
+                     file is the same bytes for any number)
   --force            replace FILE if it exists
   -h, --help         this text
 
@@ -63,6 +67,7 @@ export async function runConvert(args: string[]): Promise<number> {
     model: { type: "string" },
     out: { type: "string" },
     type: { type: "string" },
+    threads: { type: "string" },
     force: { type: "boolean" },
   });
   if (positionals.length > 0) {
@@ -77,6 +82,8 @@ export async function runConvert(args: string[]): Promise<number> {
       `--type: expected ${GGUF_OUTPUT_TYPES.join(", ")}, got '${values.type}'`,
     );
   }
+  const threads = capThreads(numberFlag("threads", values.threads, { min: 1, integer: true })) ??
+    navigator.hardwareConcurrency;
   const out = resolve(values.out);
   if (!values.force && pathExists(out)) {
     throw new UsageError(`${out} already exists; pass --force to replace it`);
@@ -85,12 +92,16 @@ export async function runConvert(args: string[]): Promise<number> {
   const dir = modelDir(values.model);
   using checkpoint = openCheckpoint(dir);
   const vocabulary = readVocabulary(dir, checkpoint.config.vocabSize);
+  using converter = await RowConverter.start(checkpoint.weights, threads);
   const { metadata, tensors } = ggufContentsOf(checkpoint, {
     type,
     vocabulary,
     name: ggufModelName(checkpoint),
+    converter,
   });
-  writeErr(`converting ${checkpoint.path} to ${type} GGUF: ${out}\n`);
+  writeErr(
+    `converting ${checkpoint.path} to ${type} GGUF on ${threads} thread(s): ${out}\n`,
+  );
   const progress = new Progress(Deno.stderr.isTerminal());
   const bytes = await writeGgufFile(out, metadata, tensors, {
     onProgress: (done, total) => progress.update(done, total),

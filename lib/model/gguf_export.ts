@@ -33,20 +33,14 @@
  */
 
 import { basename } from "node:path";
-import {
-  ggmlBytes,
-  type GgmlTypeInfo,
-  ggmlTypeOfStorage,
-  GGUF_FILE_TYPES,
-} from "../formats/gguf_types.ts";
+import { type GgmlTypeInfo, ggmlTypeOfStorage, GGUF_FILE_TYPES } from "../formats/gguf_types.ts";
 import { gguf, type GgufTensorSource, type GgufValue } from "../formats/gguf_writer.ts";
 import { ropeFrequencies } from "../kernels/rope.ts";
-import { TS_MATRIX_KERNELS } from "../kernels/ts_backend.ts";
-import { encodeRow } from "../tensor/encode_rows.ts";
 import { storageBytes, type StorageType } from "../tensor/storage.ts";
 import type { GgufVocabulary } from "../tokenizer/gguf_vocabulary.ts";
 import { type Checkpoint, matrixOfTensor, type WeightTensor } from "./checkpoint.ts";
 import type { ModelConfig } from "./config.ts";
+import { CONVERT_CHUNK_BYTES, RowConverter } from "./convert_rows.ts";
 import { ggufTensorName, ROPE_FREQS_TENSOR } from "./gguf_tensor_names.ts";
 
 /** The types `convert` writes; the name is also `general.file_type`'s. */
@@ -150,6 +144,8 @@ export interface GgufExportOptions {
   readonly vocabulary: GgufVocabulary;
   /** `general.name` (default: the checkpoint folder's name). */
   readonly name?: string;
+  /** Encodes the rows, on several threads (default: on the calling thread). */
+  readonly converter?: RowConverter;
 }
 
 /** What to write: metadata pairs and tensors in file order. */
@@ -195,7 +191,14 @@ export function ggufContentsOf(checkpoint: Checkpoint, options: GgufExportOption
         : 0
       : 0;
     tensors.push(
-      convertedTensor(checkpoint, tensor, name, ggmlTypeOfStorage(storage), headsToInterleave),
+      convertedTensor(
+        checkpoint,
+        tensor,
+        name,
+        ggmlTypeOfStorage(storage),
+        headsToInterleave,
+        options.converter,
+      ),
     );
   }
   return { metadata, tensors };
@@ -267,9 +270,10 @@ function ropeFreqsTensor(config: ModelConfig): GgufTensorSource {
 }
 
 /**
- * A tensor read row by row from the weights, widened to float32 and encoded as `type`; a
- * tensor already of that type is copied as it is. `headsToInterleave > 0` reorders each head's
- * rows from `rotate_half` halves to interleaved pairs.
+ * A tensor read row by row from the weights, widened to float32 and encoded as `type` by
+ * `converter` (or, without one, on the calling thread); a tensor already of that type is
+ * copied as it is. `headsToInterleave > 0` reorders each head's rows from `rotate_half` halves
+ * to interleaved pairs.
  */
 function convertedTensor(
   checkpoint: Checkpoint,
@@ -277,56 +281,40 @@ function convertedTensor(
   name: string,
   type: GgmlTypeInfo,
   headsToInterleave: number,
+  converter: RowConverter | undefined,
 ): GgufTensorSource {
   const ref = matrixOfTensor(tensor);
   const { rows, cols } = ref;
   const target = type.storage!;
-  const sourceRow = rowOrder(rows, headsToInterleave);
   return {
     name,
     type,
     shape: tensor.shape,
-    *chunks() {
-      const buffer = checkpoint.weights.buffer;
-      if (tensor.type === target && sourceRow === null) {
-        const bytes = new Uint8Array(buffer, tensor.byteOffset, tensor.byteLength);
+    async *chunks() {
+      if (tensor.type === target && headsToInterleave === 0) {
+        const bytes = new Uint8Array(
+          checkpoint.weights.buffer,
+          tensor.byteOffset,
+          tensor.byteLength,
+        );
         for (let at = 0; at < bytes.length; at += 4 * CHUNK_ELEMENTS) {
           yield bytes.subarray(at, at + 4 * CHUNK_ELEMENTS);
         }
         return;
       }
-      const kernels = TS_MATRIX_KERNELS[tensor.type];
-      const view = kernels.view(buffer, ref);
-      const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / cols));
-      const floats = new Float32Array(rowsPerChunk * cols);
-      const out = new Uint8Array(storageBytes(target, rowsPerChunk * cols));
-      for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-        const n = Math.min(rowsPerChunk, rows - r0);
-        for (let i = 0; i < n; i++) {
-          const row = sourceRow === null ? r0 + i : sourceRow[r0 + i];
-          kernels.readRow(view, row, floats, i * cols);
+      const own = converter ? undefined : await RowConverter.start(checkpoint.weights, 1);
+      try {
+        const rowsPerChunk = Math.max(
+          1,
+          Math.floor(CONVERT_CHUNK_BYTES / storageBytes(target, cols)),
+        );
+        for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+          const n = Math.min(rowsPerChunk, rows - r0);
+          yield await (converter ?? own!).convert(ref, target, r0, n, headsToInterleave);
         }
-        const bytes = out.subarray(0, ggmlBytes(type, n * cols));
-        encodeRow(target, floats.subarray(0, n * cols), bytes);
-        yield bytes;
+      } finally {
+        own?.close();
       }
     },
   };
-}
-
-/**
- * Which source row each output row reads when a head's rows go from Hugging Face's halves
- * (`[re_0 … re_{h/2-1}, im_0 … im_{h/2-1}]`) back to Meta's pairs (`re_0, im_0, re_1, …`):
- * output row `2i + c` of a head is its source row `c · h/2 + i`.
- */
-function rowOrder(rows: number, heads: number): Int32Array | null {
-  if (heads === 0) return null;
-  const headDim = rows / heads;
-  const order = new Int32Array(rows);
-  for (let h = 0; h < heads; h++) {
-    for (let j = 0; j < headDim; j++) {
-      order[h * headDim + j] = h * headDim + (j % 2) * (headDim / 2) + Math.floor(j / 2);
-    }
-  }
-  return order;
 }

@@ -107,6 +107,35 @@ export interface WorkerStart {
 export type WorkerReady = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
 /**
+ * The whole body of a pool's worker module: on the startup message, builds the runner from its
+ * `init` (a failure is answered to {@linkcode Pool.start}, which rejects), answers "ready",
+ * serves jobs until the pool stops ({@linkcode serveJobs}), then closes the worker.
+ *
+ * @param build Makes this worker's runner from the pool's `init` and the worker's share.
+ */
+export function servePoolWorker(build: (init: unknown, share: number) => JobRunner): void {
+  const scope = globalThis as unknown as {
+    onmessage: ((event: MessageEvent<WorkerStart>) => void) | null;
+    postMessage(message: WorkerReady): void;
+    close(): void;
+  };
+  scope.onmessage = (event) => {
+    scope.onmessage = null;
+    const start = event.data;
+    let runner;
+    try {
+      runner = build(start.init, start.share);
+    } catch (error) {
+      scope.postMessage({ ok: false, message: String(error) });
+      return;
+    }
+    scope.postMessage({ ok: true });
+    serveJobs(start, runner);
+    scope.close();
+  };
+}
+
+/**
  * The worker side of the protocol: waits for jobs and runs its share until the pool stops.
  * Called by the worker module after it has built its runner and answered "ready".
  *
