@@ -61,6 +61,9 @@ export function packScalesMins(
   }
 }
 
+/** `fitScaleMin`'s scratch: a sub-block (at most 32 values) in float64. */
+const ABOVE = new Float64Array(32), VALUES = new Float64Array(32), WEIGHTS = new Float64Array(32);
+
 /**
  * Fits `x[start + i] ≈ scale · L[i] − min` for `i < n`, with integers `L[i]` in `[0, nmax]`,
  * `scale ≥ 0` and `min ≥ 0` (the sub-block's offset never above zero, as ggml's K-quants
@@ -73,7 +76,7 @@ export function packScalesMins(
  *
  * @param x Values.
  * @param start First index in `x` (and in `w`).
- * @param n Count.
+ * @param n Count, at most 32.
  * @param nmax Largest integer.
  * @param w Weights of the squared errors: `w[i − shift]` for `x[i]`.
  * @param shift Index of `x[0]`'s weight, negated (`w` may cover only the super-block).
@@ -90,6 +93,7 @@ export function fitScaleMin(
   out: Float64Array,
   at: number,
 ): void {
+  if (n > ABOVE.length) throw new RangeError(`expected at most 32 values, got ${n}`);
   const end = start + n;
   let lo = x[start], hi = x[start], sw = 0, sx = 0, sxx = 0;
   for (let i = start; i < end; i++) {
@@ -104,18 +108,26 @@ export function fitScaleMin(
   out[at] = 0;
   out[at + 1] = -lo;
   if (hi <= lo) return;
+  // The sub-block in float64 scratch, read 11 times below: x − lo, x and its weight.
+  const above = ABOVE, values = VALUES, weights = WEIGHTS;
+  for (let k = 0; k < n; k++) {
+    above[k] = x[start + k] - lo;
+    values[k] = x[start + k];
+    weights[k] = w[start + k - shift];
+  }
   let best = Infinity;
   out[at] = (hi - lo) / nmax;
   for (let step = -10; step <= 10; step += 2) {
     const inverse = (nmax + 0.1 * step) / (hi - lo);
     let sl = 0, sll = 0, slx = 0;
-    for (let i = start; i < end; i++) {
-      let l = Math.floor(inverse * (x[i] - lo) + 0.5);
-      l = l < 0 ? 0 : l > nmax ? nmax : l;
-      const wl = w[i - shift] * l;
+    for (let k = 0; k < n; k++) {
+      // Math.floor of a value ≥ 0.5 (x ≥ lo, inverse > 0), done as an int32 truncation.
+      let l = (inverse * above[k] + 0.5) | 0;
+      if (l > nmax) l = nmax;
+      const wl = weights[k] * l;
       sl += wl;
       sll += wl * l;
-      slx += wl * x[i];
+      slx += wl * values[k];
     }
     const det = sw * sll - sl * sl;
     if (det <= 0) continue;

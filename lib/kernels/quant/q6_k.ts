@@ -33,6 +33,9 @@ import { type BlockCodec, nearestInt, readHalf, signedMax, writeHalf } from "./c
 
 const QK = 256, BYTES = 210;
 
+/** `fitScale`'s scratch. */
+const VALUES = new Float64Array(16), SQUARES = new Float64Array(16);
+
 /**
  * The scale `s` of `x[start .. start + 16)` ≈ `s · l`, `l` in [−32, 31], minimizing the
  * error weighted by `x²`: tries 10 scales around `m / −32` and solves the least squares for
@@ -41,16 +44,21 @@ const QK = 256, BYTES = 210;
 function fitScale(x: Float32Array, start: number): number {
   const m = signedMax(x, start, start + 16);
   if (m === 0) return 0;
+  // The sub-block and its squares in float64 scratch, read 10 times below.
+  const values = VALUES, squares = SQUARES;
+  for (let k = 0; k < 16; k++) {
+    values[k] = x[start + k];
+    squares[k] = values[k] * values[k];
+  }
   let best = -1, bestScale = m / -32;
   for (let step = -9; step <= 9; step += 2) {
     const inverse = -(32 + 0.1 * step) / m;
     let slx = 0, sll = 0;
-    for (let i = start; i < start + 16; i++) {
-      const v = x[i];
-      let l = Math.floor(inverse * v + 0.5);
+    for (let k = 0; k < 16; k++) {
+      let l = Math.floor(inverse * values[k] + 0.5);
       l = l < -32 ? -32 : l > 31 ? 31 : l;
-      const wl = v * v * l;
-      slx += wl * v;
+      const wl = squares[k] * l;
+      slx += wl * values[k];
       sll += wl * l;
     }
     // The error is Σw·x² − slx²/sll at the best scale slx/sll: the largest slx²/sll wins.
