@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { readGguf } from "../lib/formats/gguf.ts";
 import { ggmlType } from "../lib/formats/gguf_types.ts";
 import { gguf, writeGgufFile } from "../lib/formats/gguf_writer.ts";
 import { pathExists } from "../lib/files.ts";
@@ -108,6 +109,32 @@ Deno.test("gguf cli: chat, the menu and info run on a GGUF file", async () => {
     "rope_freqs.weight",
     "token_embd.weight",
   ]);
+});
+
+Deno.test("gguf cli: convert takes a GGUF file too, to another type", async () => {
+  const { dir, meta, bf16 } = await files();
+  const [fromMeta, fromGguf] = [join(dir, "meta-q8_0.gguf"), join(dir, "bf16-q8_0.gguf")];
+  const runs = await Promise.all([
+    runLlama(["convert", "--model", meta, "--out", fromMeta, "--type", "q8_0"], SLOW),
+    runLlama(["convert", "--model", bf16, "--out", fromGguf, "--type", "q8_0"], SLOW),
+  ]);
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  // The BF16 file holds the Meta folder's weights exactly, so Q8_0 gives the same blocks.
+  const [a, b] = [fromMeta, fromGguf].map((path) => {
+    const bytes = Deno.readFileSync(path);
+    return { bytes, file: readGguf(bytes, path) };
+  });
+  assert.equal(b.file.tensors.size, a.file.tensors.size);
+  for (const [name, t] of a.file.tensors) {
+    const u = b.file.tensors.get(name);
+    assert.ok(u, name);
+    assert.equal(u.type.name, t.type.name, name);
+    assert.deepEqual(
+      b.bytes.subarray(u.byteOffset, u.byteOffset + u.byteLength),
+      a.bytes.subarray(t.byteOffset, t.byteOffset + t.byteLength),
+      name,
+    );
+  }
 });
 
 Deno.test("gguf cli: convert refuses bad usage in one line", async () => {

@@ -1,8 +1,8 @@
 /**
- * `llama convert`: writes a model folder (Meta's or Hugging Face's) as one GGUF file for
- * llama.cpp, ollama or LM Studio, with its tokenizer and chat template, streaming (the 8B model
- * converts in a few megabytes of memory) and with a progress line on stderr. The file appears
- * only once complete.
+ * `llama convert`: writes a model folder (Meta's or Hugging Face's) or a GGUF file as one GGUF
+ * file for llama.cpp, ollama or LM Studio, with its tokenizer and chat template, streaming (the
+ * 8B model converts in a few megabytes of memory besides the mapped weights), quantizing on
+ * every core, with a progress line on stderr. The file appears only once complete.
  *
  * @module
  */
@@ -40,7 +40,8 @@ template and the weights. Matrices are stored in --type, norms in float32. The
 file is written beside FILE under a temporary name and renamed when complete.
 
 Options:
-  --model DIR        Meta checkpoint folder or Hugging Face folder (see 'llama help')
+  --model DIR        Meta checkpoint folder, Hugging Face folder or GGUF file
+                     (see 'llama help')
   --out FILE         the GGUF file to write
   --type T           f16 (default), bf16 (Meta's own type: exact), f32, or quantized:
                      q8_0, q4_0, q4_k_m, q5_k_m (llama.cpp's mixes: Q6_K for the
