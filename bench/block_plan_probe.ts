@@ -106,6 +106,11 @@ const variants = plans.flatMap(([rows, batch]) =>
           blockTiles: tokens === 1
             ? { rows: 1, tokens: 1, vectorRows: rows }
             : { rows, tokens: batch, vectorRows: 1 },
+          // The float types' tiles (bf16, f16, f32); their one-token tiles keep 4 rows
+          // below 4, since those kernels emit every size up to vectorRows.
+          tiles: tokens === 1
+            ? { rows: 1, tokens: 1, vectorRows: rows }
+            : { rows, tokens: batch, vectorRows: 4 },
         }),
         scratch: state.scratch[0],
         maxScores: 1024,

@@ -72,11 +72,15 @@ function setup({ address, fma, tiles }: Variant) {
 }
 
 const VARIANTS: Array<[string, string, Variant]> = [
-  ["memory", "64-bit memory", { address: "i64", fma: true, tiles: DEFAULT_TILES }],
-  ["memory", "32-bit memory", { address: "i32", fma: true, tiles: DEFAULT_TILES }],
-  ["multiply-add", "relaxed_madd", { address: "i64", fma: true, tiles: DEFAULT_TILES }],
-  ["multiply-add", "mul + add", { address: "i64", fma: false, tiles: DEFAULT_TILES }],
-  ["tiles", "4x2 tiles, 4 rows per vector", { address: "i64", fma: true, tiles: DEFAULT_TILES }],
+  ["memory", "64-bit memory", { address: "i64", fma: true, tiles: DEFAULT_TILES.bf16 }],
+  ["memory", "32-bit memory", { address: "i32", fma: true, tiles: DEFAULT_TILES.bf16 }],
+  ["multiply-add", "relaxed_madd", { address: "i64", fma: true, tiles: DEFAULT_TILES.bf16 }],
+  ["multiply-add", "mul + add", { address: "i64", fma: false, tiles: DEFAULT_TILES.bf16 }],
+  ["tiles", "5x2 tiles, 4 rows per vector", {
+    address: "i64",
+    fma: true,
+    tiles: DEFAULT_TILES.bf16,
+  }],
   ["tiles", "3x3 tiles, 8 rows per vector", {
     address: "i64",
     fma: true,

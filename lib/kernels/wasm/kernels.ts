@@ -60,7 +60,7 @@ export interface KernelOptions {
    * processors with AVX-VNNI).
    */
   readonly dotAdd?: boolean;
-  /** Tile sizes of the matrix kernels. */
+  /** Tile sizes of the float matrix kernels, for every type (default: each type's own). */
   readonly tiles?: TilePlan;
   /** Tile sizes of the block-type kernels, for every type (default: each type's own). */
   readonly blockTiles?: BlockTilePlan;
@@ -113,10 +113,9 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
     fma: options.fma ?? relaxedSimdAvailable(),
     dotAdd: dotAddOf(options),
   };
-  const tiles = options.tiles ?? DEFAULT_TILES;
-  emitMatMul(m, target, "bf16", tiles);
-  emitMatMul(m, target, "f16", tiles);
-  emitMatMul(m, target, "f32", tiles);
+  for (const type of ["bf16", "f16", "f32"] as const) {
+    emitMatMul(m, target, type, options.tiles ?? DEFAULT_TILES[type]);
+  }
   const wanted = new Set(options.blockTypes ?? BLOCK_TYPES);
   for (const type of BLOCK_TYPES.filter((t) => wanted.has(t))) {
     emitBlockMatMul(

@@ -20,10 +20,10 @@
  * arithmetic (three more instructions); f32 needs no widening and keeps X's order.
  *
  * **The register plan.** A tile of `R` rows × `B` tokens keeps `R · B` accumulators, `B` input
- * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16):
- * 4 rows × 2 tokens for prefill (8 + 2 + 1; measured fastest of the shapes that fit, 25
- * GFLOP/s on one core against 22 for 3 × 3 and 19 for 3 × 4, which spills), and 4 rows × 1
- * token for decode. On one core 8 rows were faster once (12.1 GB/s against 9.8 with 4, on an
+ * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16): * for prefill 5 rows × 2 tokens in bf16 (10 + 2 + 1: 30.5 GFLOP/s on one core against 25.4
+ * for 4 × 2 and 28.8 for 3 × 3), 4 × 3 in f16, whose costlier widening is then shared by three
+ * tokens (12 + 3 + 1, one register short, yet 10% faster than 4 × 2), 4 × 2 in f32
+ * ({@linkcode DEFAULT_TILES}); and 4 rows × 1 token for decode. On one core 8 rows were faster once (12.1 GB/s against 9.8 with 4, on an
  * earlier form of the tile), and are now about even (2048 × 8192: 13.2 against 12.8 GB/s); but
  * decode runs on two threads that share the memory, where 4 streams per thread beat 8: the 1B
  * in bf16, 8 runs of each taking turns, 9.72 against 8.65 tok/s (+11%, median of the paired
@@ -89,8 +89,18 @@ export interface TilePlan {
   readonly vectorRows: number;
 }
 
-/** The measured default (`bench/wasm_kernels_bench.ts`). */
-export const DEFAULT_TILES: TilePlan = { rows: 4, tokens: 2, vectorRows: 4 };
+/**
+ * The measured defaults, per type (`bench/block_plan_probe.ts --types bf16,f16,f32`, one thread,
+ * 64 tokens, the plans taking turns). Prefill: bf16 5 × 2 (2048 × 2048: 30.5 GFLOP/s against 25.4
+ * for 4 × 2; 1B prefill +13%), f16 4 × 3 (its widening costs three more instructions, so each
+ * widened vector serves three tokens: 22.3 against 20.3; 1B prefill +23%), f32 4 × 2. One token:
+ * 4 rows, whose streams two threads share best (1B bf16 decode +11% against 8).
+ */
+export const DEFAULT_TILES: { readonly [T in FloatStorageType]: TilePlan } = {
+  bf16: { rows: 5, tokens: 2, vectorRows: 4 },
+  f16: { rows: 4, tokens: 3, vectorRows: 4 },
+  f32: { rows: 4, tokens: 2, vectorRows: 4 },
+};
 
 /** Vector registers V8 can give a kernel on x86-64 (16, one kept as its scratch). */
 const VECTOR_REGISTERS = 15;
@@ -339,7 +349,7 @@ export function emitMatMul(
   m: ModuleBuilder,
   target: KernelTarget,
   type: FloatStorageType,
-  plan: TilePlan = DEFAULT_TILES,
+  plan: TilePlan = DEFAULT_TILES[type],
 ): FunctionRef {
   const fmt = FORMATS[type], A = addressOps(target.address);
   const pack =
