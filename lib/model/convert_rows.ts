@@ -2,8 +2,8 @@
  * The rows of a checkpoint's matrices, widened to float32 and encoded as another storage type
  * (`convert`'s inner loop), on the calling thread or split between threads.
  *
- * Quantizing is what `convert` spends its time on: the K-quants' scale search costs 60–90 ns
- * per weight in TypeScript, 10–15 minutes for the 8B's 8 billion on one core, so the rows of
+ * Quantizing is what `convert` spends its time on: the K-quants' scale search costs 60–70 ns
+ * per weight in TypeScript, about 10 minutes for the 8B's 8 billion on one core, so the rows of
  * each chunk are shared out between a {@linkcode Pool} of threads. The workers read the
  * weights from the same shared memory the checkpoint is mapped into and write their rows'
  * bytes into one shared output buffer, each row at its own place; every row is encoded the

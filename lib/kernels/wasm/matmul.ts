@@ -20,21 +20,22 @@
  * arithmetic (three more instructions); f32 needs no widening and keeps X's order.
  *
  * **The register plan.** A tile of `R` rows × `B` tokens keeps `R · B` accumulators, `B` input
- * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16): * for prefill 5 rows × 2 tokens in bf16 (10 + 2 + 1: 30.5 GFLOP/s on one core against 25.4
+ * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16):
+ * for prefill 5 rows × 2 tokens in bf16 (10 + 2 + 1: 30.5 GFLOP/s on one core against 25.4
  * for 4 × 2 and 28.8 for 3 × 3), 4 × 3 in f16, whose costlier widening is then shared by three
  * tokens (12 + 3 + 1, one register short, yet 10% faster than 4 × 2), 4 × 2 in f32
- * ({@linkcode DEFAULT_TILES}); and 4 rows × 1 token for decode. On one core 8 rows were faster once (12.1 GB/s against 9.8 with 4, on an
- * earlier form of the tile), and are now about even (2048 × 8192: 13.2 against 12.8 GB/s); but
- * decode runs on two threads that share the memory, where 4 streams per thread beat 8: the 1B
- * in bf16, 8 runs of each taking turns, 9.72 against 8.65 tok/s (+11%, median of the paired
- * ratios), the F16 GGUF 7.18 against 6.14 (+20%, 6 runs). Each
- * weight vector loaded feeds `B` multiply-adds, each input vector `R`; a tile small enough
- * keeps the loaded weights in registers for both halves, a larger one loads them again from
- * the L1 cache. Rows and tokens left over at the edges take smaller tiles with the same
- * arithmetic. For one token the rows of a tile are not adjacent but one from each of as
- * many equal runs of the row range, so that each memory stream goes on into the next row of
- * its run instead of ending with the row (4 KiB for 2048 bf16 columns): one thread, bf16 12.5
- * → 14.3 GB/s, f16 9.5 → 11.3; decode of the 1B in bf16 133 → 104 ms per token.
+ * ({@linkcode DEFAULT_TILES}); and 4 rows × 1 token for decode. On one core 8 rows were faster
+ * once (12.1 GB/s against 9.8 with 4, on an earlier form of the tile), and are now about even
+ * (2048 × 8192: 13.2 against 12.8 GB/s); but decode runs on two threads that share the memory,
+ * where 4 streams per thread beat 8: the 1B in bf16, 8 runs of each taking turns, 9.72 against
+ * 8.65 tok/s (+11%, median of the paired ratios), the F16 GGUF 7.18 against 6.14 (+20%, 6
+ * runs). Each weight vector loaded feeds `B` multiply-adds, each input vector `R`; a tile small
+ * enough keeps the loaded weights in registers for both halves, a larger one loads them again
+ * from the L1 cache. Rows and tokens left over at the edges take smaller tiles with the same
+ * arithmetic. For one token the rows of a tile are not adjacent but one from each of as many
+ * equal runs of the row range, so that each memory stream goes on into the next row of its run
+ * instead of ending with the row (4 KiB for 2048 bf16 columns): one thread, bf16 12.5 → 14.3
+ * GB/s, f16 9.5 → 11.3; decode of the 1B in bf16 133 → 104 ms per token.
  *
  * `relaxed_madd` (a fused multiply-add where the processor has one) is used when the runtime
  * validates relaxed SIMD; otherwise a multiply and an add.
