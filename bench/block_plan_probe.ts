@@ -106,8 +106,8 @@ const variants = plans.flatMap(([rows, batch]) =>
           blockTiles: tokens === 1
             ? { rows: 1, tokens: 1, vectorRows: rows }
             : { rows, tokens: batch, vectorRows: 1 },
-          // The float types' tiles (bf16, f16, f32); their one-token tiles keep 4 rows
-          // below 4, since those kernels emit every size up to vectorRows.
+          // The float types' tiles (bf16, f16, f32) too; a prefill plan keeps their
+          // default one-token tiles of 4 rows.
           tiles: tokens === 1
             ? { rows: 1, tokens: 1, vectorRows: rows }
             : { rows, tokens: batch, vectorRows: 4 },

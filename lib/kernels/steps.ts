@@ -37,7 +37,7 @@
  * @module
  */
 
-import { STORAGE, type StorageType } from "../tensor/storage.ts";
+import { STORAGE_TYPES } from "../tensor/storage.ts";
 import { type JobRunner, shareStart } from "../parallel/pool.ts";
 import type { BackendInit, BackendName, KernelBackend, MatrixRef } from "./backend.ts";
 import { createTsBackend } from "./ts_backend.ts";
@@ -225,7 +225,6 @@ export const STEP_WORKER_URL: URL = new URL("./worker.ts", import.meta.url);
 /** Words per encoded step. */
 const STEP_WORDS = 11;
 const MATMUL = 1, ATTENTION = 2, SWIGLU = 3, RMSNORM = 4, ROPE = 5;
-const STORAGE_TYPES = Object.keys(STORAGE) as StorageType[];
 
 /**
  * Writes steps as float64 words for the pool (every offset and size is an integer below

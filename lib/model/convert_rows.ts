@@ -23,7 +23,7 @@ import type { MatrixRef } from "../kernels/backend.ts";
 import { TS_MATRIX_KERNELS } from "../kernels/ts_backend.ts";
 import { type JobRunner, Pool } from "../parallel/pool.ts";
 import { encodeRow } from "../tensor/encode_rows.ts";
-import { STORAGE, storageBytes, type StorageType } from "../tensor/storage.ts";
+import { STORAGE_TYPES, storageBytes, type StorageType } from "../tensor/storage.ts";
 import type { WeightsMemory } from "../tensor/weights_memory.ts";
 
 /** The worker module of a converter's pool (`deno compile` must `--include` it). */
@@ -37,9 +37,6 @@ export interface ConvertInit {
   readonly weights: WebAssembly.Memory;
   readonly out: SharedArrayBuffer;
 }
-
-/** Storage types by the index a job carries. */
-const TYPES = Object.keys(STORAGE) as StorageType[];
 
 /**
  * Which source row output row `row` reads when each head's rows go from Hugging Face's halves
@@ -72,12 +69,12 @@ export function convertRunner(init: ConvertInit): JobRunner {
   let floats = new Float32Array(0);
   return (words, _length, _share, _shares, claim) => {
     const ref: MatrixRef = {
-      type: TYPES[words[0]],
+      type: STORAGE_TYPES[words[0]],
       byteOffset: words[1],
       rows: words[2],
       cols: words[3],
     };
-    const target = TYPES[words[4]];
+    const target = STORAGE_TYPES[words[4]];
     const first = words[5], count = words[6], heads = words[7];
     const kernels = TS_MATRIX_KERNELS[ref.type];
     const view = kernels.view(init.weights.buffer, ref);
@@ -92,13 +89,10 @@ export function convertRunner(init: ConvertInit): JobRunner {
 
 /** Encodes rows of the checkpoint's matrices, on one thread or several. */
 export class RowConverter implements Disposable {
-  /** Threads sharing each chunk, the caller included. */
-  readonly threads: number;
   #pool: Pool;
   #out: Uint8Array;
 
   private constructor(pool: Pool, out: SharedArrayBuffer) {
-    this.threads = pool.threads;
     this.#pool = pool;
     this.#out = new Uint8Array(out);
   }
@@ -150,11 +144,11 @@ export class RowConverter implements Disposable {
       );
     }
     await this.#pool.run([
-      TYPES.indexOf(ref.type),
+      STORAGE_TYPES.indexOf(ref.type),
       ref.byteOffset,
       ref.rows,
       ref.cols,
-      TYPES.indexOf(target),
+      STORAGE_TYPES.indexOf(target),
       first,
       count,
       heads,

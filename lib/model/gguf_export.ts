@@ -20,12 +20,14 @@
  * ```ts
  * import { ggufContentsOf } from "./gguf_export.ts";
  * import { loadCheckpoint } from "./checkpoint.ts";
+ * import { RowConverter } from "./convert_rows.ts";
  * import { writeGgufFile } from "../formats/gguf_writer.ts";
  * import { placeholderVocabulary } from "../tokenizer/gguf_vocabulary.ts";
  *
  * using checkpoint = loadCheckpoint("tests/fixtures/golden/tied");
  * const vocabulary = placeholderVocabulary(checkpoint.config.vocabSize);
- * const { metadata, tensors } = ggufContentsOf(checkpoint, { type: "f16", vocabulary });
+ * using converter = await RowConverter.start(checkpoint.weights, 2);
+ * const { metadata, tensors } = ggufContentsOf(checkpoint, { type: "f16", vocabulary, converter });
  * await writeGgufFile("/tmp/tied-f16.gguf", metadata, tensors);
  * ```
  *
@@ -40,7 +42,7 @@ import { storageBytes, type StorageType } from "../tensor/storage.ts";
 import type { GgufVocabulary } from "../tokenizer/gguf_vocabulary.ts";
 import { type Checkpoint, matrixOfTensor, type WeightTensor } from "./checkpoint.ts";
 import type { ModelConfig } from "./config.ts";
-import { CONVERT_CHUNK_BYTES, RowConverter } from "./convert_rows.ts";
+import { CONVERT_CHUNK_BYTES, type RowConverter } from "./convert_rows.ts";
 import { ggufTensorName, ROPE_FREQS_TENSOR } from "./gguf_tensor_names.ts";
 
 /** The types `convert` writes; the name is also `general.file_type`'s. */
@@ -144,8 +146,8 @@ export interface GgufExportOptions {
   readonly vocabulary: GgufVocabulary;
   /** `general.name` (default: the checkpoint folder's name). */
   readonly name?: string;
-  /** Encodes the rows, on several threads (default: on the calling thread). */
-  readonly converter?: RowConverter;
+  /** Encodes the rows (on one thread or several); keep it open while writing. */
+  readonly converter: RowConverter;
 }
 
 /** What to write: metadata pairs and tensors in file order. */
@@ -271,8 +273,7 @@ function ropeFreqsTensor(config: ModelConfig): GgufTensorSource {
 
 /**
  * A tensor read row by row from the weights, widened to float32 and encoded as `type` by
- * `converter` (or, without one, on the calling thread); a tensor already of that type is
- * copied as it is. `headsToInterleave > 0` reorders each head's rows from `rotate_half` halves
+ * `converter`; a tensor already of that type is copied as it is. `headsToInterleave > 0` reorders each head's rows from `rotate_half` halves
  * to interleaved pairs.
  */
 function convertedTensor(
@@ -281,7 +282,7 @@ function convertedTensor(
   name: string,
   type: GgmlTypeInfo,
   headsToInterleave: number,
-  converter: RowConverter | undefined,
+  converter: RowConverter,
 ): GgufTensorSource {
   const ref = matrixOfTensor(tensor);
   const { rows, cols } = ref;
@@ -302,18 +303,13 @@ function convertedTensor(
         }
         return;
       }
-      const own = converter ? undefined : await RowConverter.start(checkpoint.weights, 1);
-      try {
-        const rowsPerChunk = Math.max(
-          1,
-          Math.floor(CONVERT_CHUNK_BYTES / storageBytes(target, cols)),
-        );
-        for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-          const n = Math.min(rowsPerChunk, rows - r0);
-          yield await (converter ?? own!).convert(ref, target, r0, n, headsToInterleave);
-        }
-      } finally {
-        own?.close();
+      const rowsPerChunk = Math.max(
+        1,
+        Math.floor(CONVERT_CHUNK_BYTES / storageBytes(target, cols)),
+      );
+      for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+        const n = Math.min(rowsPerChunk, rows - r0);
+        yield await converter.convert(ref, target, r0, n, headsToInterleave);
       }
     },
   };

@@ -109,6 +109,9 @@ export const STORAGE: { readonly [T in StorageType]: StorageInfo } = {
   },
 };
 
+/** Every storage type in the table's order: the index a job sent to the workers carries. */
+export const STORAGE_TYPES: readonly StorageType[] = Object.keys(STORAGE) as StorageType[];
+
 /**
  * Whether `type` is one of ggml's block types (rather than plain floats).
  *
