@@ -16,6 +16,7 @@ import type { KernelBackend, MatrixRef } from "../lib/kernels/backend.ts";
 import { dequantizeBlocks, quantizeMatrix } from "../lib/kernels/quant/codecs.ts";
 import { createBackend } from "../lib/kernels/steps.ts";
 import { DecodeRowsPicker } from "../lib/kernels/wasm/decode_rows.ts";
+import { dotAddIsUnsigned } from "../lib/kernels/wasm/dot_add_probe.ts";
 import { compileKernels } from "../lib/kernels/wasm/kernels.ts";
 import { type BlockStorageType, STORAGE, storageBytes } from "../lib/tensor/storage.ts";
 import { sharedMemory64 } from "../lib/tensor/weights_memory.ts";
@@ -38,17 +39,27 @@ const plain = createBackend("wasm", {
   module: compileKernels({ fma: false }),
 });
 // The 8-bit dot products with accumulation (one instruction with AVX-VNNI) and without,
-// whichever of the two this machine's default is.
+// whichever of the two this machine's default is; Q8_0 with signed weights in both.
 const dotAdd = createBackend("wasm", {
   backend: "wasm",
   ...init,
-  module: compileKernels({ dotAdd: true }),
+  module: compileKernels({ dotAdd: true, unsignedDotAdd: false }),
 });
 const noDotAdd = createBackend("wasm", {
   backend: "wasm",
   ...init,
-  module: compileKernels({ dotAdd: false }),
+  module: compileKernels({ dotAdd: false, unsignedDotAdd: false }),
 });
+// Q8_0's weights biased to unsigned bytes, where the dot product reads them so (AVX-VNNI).
+const biased = dotAddIsUnsigned()
+  ? [
+    createBackend("wasm", {
+      backend: "wasm",
+      ...init,
+      module: compileKernels({ unsignedDotAdd: true }),
+    }),
+  ]
+  : [];
 // One token in the plan's multi-row tiles, or in 1-row tiles (the default times both).
 const multiRow = createBackend("wasm", { backend: "wasm", ...init, oneRowDecode: false });
 const oneRow = createBackend("wasm", { backend: "wasm", ...init, oneRowDecode: true });
@@ -124,7 +135,7 @@ for (const type of TYPES) {
         for (const tokens of [1, 2, 3, 4, 7]) {
           fillX(tokens * cols, tokens + cols);
           runMatMul(ts, ref, OUT_TS, tokens);
-          for (const backend of [wasm, plain, dotAdd, noDotAdd]) {
+          for (const backend of [wasm, plain, dotAdd, noDotAdd, ...biased]) {
             runMatMul(backend, ref, OUT_WASM, tokens);
             for (let t = 0; t < tokens; t++) {
               for (let r = 0; r < rows; r++) {
@@ -366,7 +377,7 @@ Deno.test("the largest integer sums of every format do not overflow its 16-bit l
       for (const tokens of [1, 8]) {
         floats.fill(sign, X / 4, X / 4 + tokens * cols);
         runMatMul(ts, ref, OUT_TS, tokens);
-        for (const backend of [dotAdd, noDotAdd]) {
+        for (const backend of [dotAdd, noDotAdd, ...biased]) {
           runMatMul(backend, ref, OUT_WASM, tokens);
           for (let i = 0; i < rows * tokens; i++) {
             const got = floats[OUT_WASM / 4 + i], want = floats[OUT_TS / 4 + i];

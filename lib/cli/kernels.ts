@@ -14,7 +14,12 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { buildKernelModule, dotAddOf, relaxedSimdAvailable } from "../kernels/wasm/kernels.ts";
+import {
+  buildKernelModule,
+  dotAddOf,
+  relaxedSimdAvailable,
+  unsignedDotAddOf,
+} from "../kernels/wasm/kernels.ts";
 import { functionText, moduleText } from "../wasm/text.ts";
 import { parseCommandArgs } from "./options.ts";
 import { writeOut } from "./terminal.ts";
@@ -82,6 +87,13 @@ export function runKernels(args: string[]): Promise<number> {
         : dotAddOf({ fma })
         ? "i32x4.relaxed_dot_i8x16_i7x16_add_s (measured faster here: AVX-VNNI's vpdpbusd)"
         : "i16x8.relaxed_dot_i8x16_i7x16_s (the accumulating form measured slower here)"
+    }`,
+    `Q8_0 weights: ${
+      !fma
+        ? "signed, widened to int16"
+        : unsignedDotAddOf({ fma })
+        ? "sign bits flipped to unsigned bytes (the dot product reads them so here: vpdpbusd)"
+        : "signed, against activations split into max(xq, 0) and max(-xq, 0)"
     }`,
     "",
   ];

@@ -41,8 +41,8 @@ import type { BlockStorageType } from "../../tensor/storage.ts";
 import type { Expr, FunctionRef, ModuleBuilder } from "../../wasm/module.ts";
 import { call, f32, f32x4, i32, i64 } from "../../wasm/ops.ts";
 import {
-  BLOCK_FORMATS,
   type BlockFormat,
+  blockFormatFor,
   emitLaneBlock,
   FLOAT_BLOCK_FORMATS,
 } from "./block_formats.ts";
@@ -207,7 +207,7 @@ export function emitBlockMatMul(
 ): FunctionRef {
   const fmt = activations === "f32" && (type === "q8_0" || type === "q4_0")
     ? FLOAT_BLOCK_FORMATS[type]
-    : BLOCK_FORMATS[type];
+    : blockFormatFor(type, target);
   const quantize = fmt.activations === "f32" ? null : emitQuantizeX(m, target, fmt.activations);
   const tiles = new Map<string, FunctionRef>();
   const tile = (r: number, b: number) => {

@@ -6,13 +6,20 @@
  * (~10 ms), the two ways the kernels add 32 products into int32 lanes: two accumulating dot
  * products, or two `pmaddubsw` added in int16 and widened once (`dotPair` in
  * `block_formats.ts`). Both give the same exact integer sums: the choice changes speed, never
- * results.
+ * results. (On a Zen 5, which has AVX-VNNI, the two forms run about level and the probe comes
+ * out either way from one process to the next; so do the Q4_0 kernels, 69.7 against 68.6
+ * GFLOP/s.)
+ *
+ * {@linkcode dotAddIsUnsigned} asks something else, by result rather than by time: whether the
+ * instruction reads bytes of 128 and more as unsigned, as `vpdpbusd` does, which lets Q8_0 use
+ * it on weights biased to unsigned bytes.
  *
  * @example
  * ```ts
- * import { dotAddIsFast } from "./dot_add_probe.ts";
+ * import { dotAddIsFast, dotAddIsUnsigned } from "./dot_add_probe.ts";
  *
- * dotAddIsFast(); // true on processors with AVX-VNNI
+ * dotAddIsFast(); // true on processors with AVX-VNNI, where it is faster
+ * dotAddIsUnsigned(); // true where V8 emits vpdpbusd (AVX-VNNI)
  * ```
  *
  * @module
@@ -112,4 +119,47 @@ export function dotAddIsFast(): boolean {
     }
   }
   return fast;
+}
+
+let unsigned: boolean | undefined;
+
+/**
+ * Whether `i32x4.relaxed_dot_i8x16_i7x16_add_s` reads bytes of 128 and more in its second
+ * operand as unsigned (128 … 255) and adds without saturating, as one `vpdpbusd` does. The
+ * relaxed SIMD proposal leaves those bytes implementation-defined: V8's expansion without
+ * AVX-VNNI (`pmaddubsw` first) saturates pairs of products to int16, and on Arm it reads them
+ * as signed. Where this holds, Q8_0's signed weights become unsigned by flipping their sign
+ * bits (`w + 128`) and meet the signed activations in one dot product per 16 instead of two
+ * (`block_formats.ts`). Checked on products that tell the three readings apart, so the answer
+ * is the instruction's behaviour here, not a guess from its speed.
+ *
+ * @returns True when every lane of the check came out as unsigned, unsaturated arithmetic.
+ */
+export function dotAddIsUnsigned(): boolean {
+  if (unsigned === undefined) {
+    unsigned = false;
+    try {
+      // a: signed bytes; b: bytes 128–255 among 0–127, so that pairs of products exceed int16.
+      const a = [127, 127, -128, 127, 100, -100, 1, -1, 127, -127, 64, 3, -128, -128, 127, 5];
+      const b = [255, 255, 255, 200, 128, 129, 7, 250, 254, 1, 130, 127, 255, 255, 0, 77];
+      const m = new ModuleBuilder();
+      for (let j = 0; j < 4; j++) {
+        m.func(`lane${j}`, {}, "i32", (f) => {
+          const sum = i32x4.relaxedDotI8x16I7x16AddS(v128.const(a), v128.const(b), v128.i32x4(1));
+          f.return(i32x4.extractLane(sum, j));
+        });
+      }
+      const exports = new WebAssembly.Instance(new WebAssembly.Module(m.encode())).exports as {
+        [lane: string]: () => number;
+      };
+      unsigned = [0, 1, 2, 3].every((j) => {
+        let sum = 1;
+        for (let k = 4 * j; k < 4 * j + 4; k++) sum += a[k] * b[k];
+        return exports[`lane${j}`]() === sum;
+      });
+    } catch {
+      // relaxed SIMD does not validate
+    }
+  }
+  return unsigned;
 }

@@ -38,7 +38,7 @@ import { emitAttention } from "./attention.ts";
 import { emitSwiGlu } from "./silu.ts";
 import { emitRmsNorm } from "./rmsnorm.ts";
 import { emitRope } from "./rope.ts";
-import { dotAddIsFast } from "./dot_add_probe.ts";
+import { dotAddIsFast, dotAddIsUnsigned } from "./dot_add_probe.ts";
 import {
   type BlockActivations,
   type BlockTilePlan,
@@ -60,6 +60,12 @@ export interface KernelOptions {
    * processors with AVX-VNNI).
    */
   readonly dotAdd?: boolean;
+  /**
+   * Let Q8_0 meet that dot product as unsigned bytes (its weights biased by 128) where it reads
+   * them so (default: where `dotAddIsUnsigned` finds it does; `false` keeps the signed form,
+   * for tests and measurements).
+   */
+  readonly unsignedDotAdd?: boolean;
   /** Tile sizes of the float matrix kernels, for every type (default: each type's own). */
   readonly tiles?: TilePlan;
   /** Tile sizes of the block-type kernels, for every type (default: each type's own). */
@@ -99,6 +105,18 @@ export function dotAddOf(options: KernelOptions): boolean {
 }
 
 /**
+ * Whether a module built with `options` lets Q8_0 bias its weights to unsigned bytes.
+ *
+ * @param options The module's options.
+ * @returns `options.unsignedDotAdd` (or its default) where the dot product is used and reads
+ *   bytes as unsigned.
+ */
+export function unsignedDotAddOf(options: KernelOptions): boolean {
+  return options.unsignedDotAdd ??
+    ((options.fma ?? relaxedSimdAvailable()) && dotAddIsUnsigned());
+}
+
+/**
  * Builds the kernel module (not yet encoded).
  *
  * @param options FMA and tile sizes.
@@ -112,6 +130,7 @@ export function buildKernelModule(options: KernelOptions = {}): ModuleBuilder {
     state: m.importMemory("state", memory),
     fma: options.fma ?? relaxedSimdAvailable(),
     dotAdd: dotAddOf(options),
+    unsignedDotAdd: unsignedDotAddOf(options),
   };
   for (const type of ["bf16", "f16", "f32"] as const) {
     emitMatMul(m, target, type, options.tiles ?? DEFAULT_TILES[type]);
@@ -145,6 +164,7 @@ export function compileKernels(options: KernelOptions = {}): WebAssembly.Module 
   const key = JSON.stringify({
     fma: options.fma ?? relaxedSimdAvailable(),
     dotAdd: dotAddOf(options),
+    unsignedDotAdd: unsignedDotAddOf(options),
     tiles: options.tiles,
     blockTiles: options.blockTiles,
     blockActivations: options.blockActivations,

@@ -79,6 +79,12 @@ export interface KernelTarget {
    * `vpdpbusd` where V8 has AVX-VNNI, but three instructions elsewhere (default false).
    */
   readonly dotAdd?: boolean;
+  /**
+   * With `dotAdd`: that dot product reads bytes of 128 and more in its second operand as
+   * unsigned and does not saturate (`vpdpbusd`; see `dotAddIsUnsigned`), so Q8_0 may bias its
+   * weights to unsigned bytes (default false).
+   */
+  readonly unsignedDotAdd?: boolean;
   /** Both memories' address type (default `"i64"`; `"i32"` only to measure memory64's cost). */
   readonly address?: AddressType;
 }

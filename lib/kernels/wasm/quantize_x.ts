@@ -23,6 +23,9 @@
  * bytes 48–63  −8 · Σ xq · dx      float32 × 4, the same in every lane
  * the wide form (Q8_0):
  * bytes 64–79  dx                  float32 × 4, the same in every lane
+ * the biased form (Q8_0 where its weights are biased to unsigned bytes, `block_formats.ts`):
+ * bytes 32–47  dx                  float32 × 4, the same in every lane
+ * bytes 48–63  −128 · Σ xq         int32 × 4, the same in every lane
  * the K-quant form:
  * bytes 32–35  dx                  float32
  * bytes 48–63  super-block sums in the first three records of each 256:
@@ -67,6 +70,8 @@ export interface RecordLayout {
   readonly dxLanes: boolean;
   /** `−8 · Σ xq · dx` in four float32 lanes (−1: none). */
   readonly scaledTotal: number;
+  /** `−128 · Σ xq` in four int32 lanes (−1: none). */
+  readonly biasTotal: number;
 }
 
 /**
@@ -76,9 +81,10 @@ export interface RecordLayout {
  * faster; prefill of 2048 columns +21% and +14%; Q4_0 and Q8_0 +2–4%.
  */
 export const RECORDS: { readonly [F in RecordForm]: RecordLayout } = {
-  q8: { bytes: 64, dx: 32, dxLanes: true, scaledTotal: 48 },
-  q8_k: { bytes: 64, dx: 32, dxLanes: false, scaledTotal: -1 },
-  q8_wide: { bytes: 80, dx: 64, dxLanes: true, scaledTotal: -1 },
+  q8: { bytes: 64, dx: 32, dxLanes: true, scaledTotal: 48, biasTotal: -1 },
+  q8_k: { bytes: 64, dx: 32, dxLanes: false, scaledTotal: -1, biasTotal: -1 },
+  q8_wide: { bytes: 80, dx: 64, dxLanes: true, scaledTotal: -1, biasTotal: -1 },
+  q8_biased: { bytes: 64, dx: 32, dxLanes: true, scaledTotal: -1, biasTotal: 48 },
 };
 
 /**
@@ -88,8 +94,11 @@ export const RECORDS: { readonly [F in RecordForm]: RecordLayout } = {
  */
 export const SUPER_SUMS = { halves: [0, 1], records: 2, at: 48 } as const;
 
-/** The forms of the records: int8 xq, int16 xq (for Q8_0), or int8 with super-block sums. */
-export type RecordForm = "q8" | "q8_wide" | "q8_k";
+/**
+ * The forms of the records: int8 xq, int16 xq (for Q8_0), int8 with super-block sums, or int8
+ * with `−128 · Σ xq` (for Q8_0's biased weights).
+ */
+export type RecordForm = "q8" | "q8_wide" | "q8_k" | "q8_biased";
 
 /**
  * Whether the wide records hold xq as two 7-bit parts, `max(xq, 0)` and `max(−xq, 0)`, instead
@@ -208,6 +217,11 @@ export function emitQuantizeX(
         f.set(a, f32.div(a, f32.const(127)));
         if (layout.dxLanes) f.emit(v128.store(S, p.dst, f32x4.splat(a), layout.dx));
         else f.emit(f32.store(S, p.dst, a, layout.dx));
+        if (layout.biasTotal >= 0) {
+          // −128 · Σ xq, exact in int32: what Q8_0's weights biased by 128 add to each sum.
+          const total = i32.mul(lanes(sums), i32.const(-128));
+          f.emit(v128.store(S, p.dst, i32x4.splat(total), layout.biasTotal));
+        }
         if (layout.scaledTotal >= 0) {
           // One rounding (−Σ xq · dx); the 8 is exact.
           const total = i32.sub(i32.const(0), lanes(sums));
