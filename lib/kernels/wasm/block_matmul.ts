@@ -59,8 +59,8 @@ export interface BlockTilePlan {
 
 /**
  * The measured defaults, per type (`bench/block_plan_probe.ts`, one thread, the same data for
- * every plan). Decode: Q4_0 and Q5_0 take 8 rows per tile, one from each of 8 runs of the
- * range (8 memory streams, 8 independent chains of dependent instructions). The K-quants take
+ * every plan). Decode: a tile's rows come one from each of as many runs of the range (as many
+ * memory streams and independent chains of dependent instructions). The K-quants take
  * fewer: their multi-row tiles go chunk by chunk, each chunk's activations loaded once for all
  * rows (a load costs three instructions with its bounds check, and decode here is bound by
  * instructions, not bytes), and past 4 rows (Q4_K) or 2 (Q5_K, Q6_K) the extra rows spill. On a
@@ -79,12 +79,14 @@ export interface BlockTilePlan {
  * 8192: 10.6 and 10.7 GB/s), but two threads share the memory, and 8 streams per thread cost
  * there: the 1B Q8_0 model, two threads, 8 runs of each taking turns, decoded 16.7 tok/s with 4
  * rows against 14.9 with 8 (+8.5%, median of the paired ratios). Q4_0 gained nothing from the
- * same change (0.98×), so it keeps 8.
+ * same change there (0.98×), but on a Zen 5 one thread streams Q4_0 at 10.9 GB/s with 4 rows
+ * against 8.5 with 8 (Q5_0 7.6 against 6.6), and the 1B Q4_0 model decoded 23.4–26.6 tokens/s
+ * with 4 against 20.2–22.2 with 8 (two threads, five pairs of runs): Q4_0 and Q5_0 take 4 too.
  */
 export const DEFAULT_BLOCK_TILES: { readonly [T in BlockStorageType]: BlockTilePlan } = {
   q8_0: { rows: 4, tokens: 8, vectorRows: 4 },
-  q4_0: { rows: 4, tokens: 8, vectorRows: 8 },
-  q5_0: { rows: 4, tokens: 8, vectorRows: 8 },
+  q4_0: { rows: 4, tokens: 8, vectorRows: 4 },
+  q5_0: { rows: 4, tokens: 8, vectorRows: 4 },
   q4_k: { rows: 4, tokens: 8, vectorRows: 4 },
   q5_k: { rows: 4, tokens: 8, vectorRows: 4 },
   q6_k: { rows: 1, tokens: 8, vectorRows: 2 },
