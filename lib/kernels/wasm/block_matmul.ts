@@ -60,8 +60,8 @@ export interface BlockTilePlan {
 /**
  * The measured defaults, per type (`bench/block_plan_probe.ts`, one thread, the same data for
  * every plan). Decode: a tile's rows come one from each of as many runs of the range (as many
- * memory streams and independent chains of dependent instructions). The K-quants take
- * fewer: their multi-row tiles go chunk by chunk, each chunk's activations loaded once for all
+ * memory streams and independent chains of dependent instructions). The K-quants' multi-row
+ * tiles go chunk by chunk, each chunk's activations loaded once for all
  * rows (a load costs three instructions with its bounds check, and decode here is bound by
  * instructions, not bytes), and past 4 rows (Q4_K) or 2 (Q5_K, Q6_K) the extra rows spill. On a
  * Zen 4 (2048 × 8192): Q4_K 11.0 GB/s with 4 rows against 8.4 with 1 and 9.4 with the 8-row
