@@ -85,7 +85,9 @@ export function runKernels(args: string[]): Promise<number> {
       !fma
         ? "widened to int16, i32x4.dot_i16x8_s"
         : dotAddOf({ fma })
-        ? "i32x4.relaxed_dot_i8x16_i7x16_add_s (measured faster here: AVX-VNNI's vpdpbusd)"
+        ? `i32x4.relaxed_dot_i8x16_i7x16_add_s (${
+          unsignedDotAddOf({ fma }) ? "AVX-VNNI's vpdpbusd here" : "measured faster here"
+        })`
         : "i16x8.relaxed_dot_i8x16_i7x16_s (the accumulating form measured slower here)"
     }`,
     `Q8_0 weights: ${

@@ -6,9 +6,10 @@
  * (~10 ms), the two ways the kernels add 32 products into int32 lanes: two accumulating dot
  * products, or two `pmaddubsw` added in int16 and widened once (`dotPair` in
  * `block_formats.ts`). Both give the same exact integer sums: the choice changes speed, never
- * results. (On a Zen 5, which has AVX-VNNI, the two forms run about level and the probe comes
- * out either way from one process to the next; so do the Q4_0 kernels, 69.7 against 68.6
- * GFLOP/s.)
+ * results. (On a Zen 5, which has AVX-VNNI, this probe's chains wait on the instruction's
+ * latency and it comes out either way from one process to the next, while the kernels run
+ * faster with it: so where {@linkcode dotAddIsUnsigned} finds `vpdpbusd`, `dotAddOf` in
+ * `kernels.ts` takes it without asking this probe.)
  *
  * {@linkcode dotAddIsUnsigned} asks something else, by result rather than by time: whether the
  * instruction reads bytes of 128 and more as unsigned, as `vpdpbusd` does, which lets Q8_0 use

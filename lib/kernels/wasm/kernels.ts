@@ -56,8 +56,8 @@ export interface KernelOptions {
   readonly fma?: boolean;
   /**
    * Use relaxed SIMD's 8-bit dot product with accumulation where it is one instruction
-   * (default: with `fma`, where it is faster, as `dotAddIsFast` in `dot_add_probe.ts` measures:
-   * processors with AVX-VNNI).
+   * (default: with `fma`, where it is `vpdpbusd` or faster, as `dotAddIsUnsigned` and
+   * `dotAddIsFast` in `dot_add_probe.ts` find: processors with AVX-VNNI).
    */
   readonly dotAdd?: boolean;
   /**
@@ -101,7 +101,12 @@ export function relaxedSimdAvailable(): boolean {
  * @returns `options.dotAdd`, or its default.
  */
 export function dotAddOf(options: KernelOptions): boolean {
-  return options.dotAdd ?? ((options.fma ?? relaxedSimdAvailable()) && dotAddIsFast());
+  // Where the instruction is `vpdpbusd` (`dotAddIsUnsigned`), it is used without timing: the
+  // probe's short chains of it waited on its latency on a Zen 5 and chose the other form in
+  // most processes, but the kernels run faster with it there (one thread: Q4_0 decode +9%,
+  // Q5_0 +8%, Q5_K +7%, Q5_0 prefill +16%; Q4_K level).
+  return options.dotAdd ??
+    ((options.fma ?? relaxedSimdAvailable()) && (dotAddIsUnsigned() || dotAddIsFast()));
 }
 
 /**
