@@ -17,7 +17,8 @@
  * the odd ones (1, 3, 5, 7). So that inputs meet their weights, the kernel first copies X into
  * per-worker scratch with each group's inputs reordered the same way, `[x0 x2 x4 x6 | x1 x3 x5
  * x7]` (a cost of one pass over X). f16 is widened the same way and then converted by exponent
- * arithmetic (three more instructions); f32 needs no widening and keeps X's order.
+ * arithmetic (two more instructions; the third, a multiplication by 2^112, is moved to X and the
+ * sums, `F16_SCALES`); f32 needs no widening and keeps X's order.
  *
  * **The register plan.** A tile of `R` rows × `B` tokens keeps `R · B` accumulators, `B` input
  * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16):
@@ -99,13 +100,13 @@ export interface TilePlan {
 /**
  * The measured defaults, per type (`bench/block_plan_probe.ts --types bf16,f16,f32`, one thread,
  * 64 tokens, the plans taking turns). Prefill: bf16 5 × 2 (2048 × 2048: 30.5 GFLOP/s against 25.4
- * for 4 × 2; 1B prefill +13%), f16 4 × 3 (its widening costs three more instructions, so each
- * widened vector serves three tokens: 22.3 against 20.3; 1B prefill +23%), f32 4 × 2. One token:
+ * for 4 × 2; 1B prefill +13%), f16 3 × 3 (its widening costs two more instructions, so each
+ * widened vector serves three tokens; see `F16_SCALES`), f32 4 × 2. One token:
  * 4 rows, whose streams two threads share best (1B bf16 decode +11% against 8).
  */
 export const DEFAULT_TILES: { readonly [T in FloatStorageType]: TilePlan } = {
   bf16: { rows: 5, tokens: 2, vectorRows: 4 },
-  f16: { rows: 4, tokens: 3, vectorRows: 4 },
+  f16: { rows: 3, tokens: 3, vectorRows: 4 },
   f32: { rows: 4, tokens: 2, vectorRows: 4 },
 };
 
@@ -134,7 +135,24 @@ interface GroupFormat {
   widen(f: FunctionBuilder, raw: readonly Expr[], h: 0 | 1): Expr;
   /** One weight at `address`, as f32 (may set temporaries of `f`). */
   scalar(f: FunctionBuilder, target: KernelTarget, address: Expr): Expr;
+  /**
+   * Powers of two that the packed inputs and then each tile's sums are multiplied by, where
+   * `widen` gives the weights scaled (f16: it leaves f16TopToF32's multiplication by 2^112 to
+   * the inputs, which meet every weight anyway, and to the sums).
+   */
+  readonly scales?: { readonly input: number; readonly sum: number };
 }
+
+/**
+ * f16's scales: 2^96 on the inputs and 2^16 on the sums make up the 2^112 its widening leaves
+ * out. Powers of two scale exactly, so the results are the bits of the unscaled product wherever
+ * the partial sums stay above 2^-110 and the inputs below 2^32 (nothing in a model comes near
+ * either). Against the widening with its multiplication (one thread, Zen 5, same process):
+ * decode 11.4 → 12.7 GB/s, prefill 18.8 → 19.6 GFLOP/s in 4 × 3 tiles; with one instruction
+ * fewer per widening, 3 × 3 tiles then beat 4 × 3 (25.4–26.7 against 22.1–24.3 in three shapes),
+ * and the 1B F16 GGUF's prefill went 18.1–21.0 → 23.1–26.7 tok/s (seven pairs of runs).
+ */
+const F16_SCALES = { input: 2 ** 96, sum: 2 ** 16 } as const;
 
 const HIGH_HALVES = 0xffff0000 | 0;
 
@@ -178,7 +196,13 @@ const FORMATS: { readonly [T in FloatStorageType]: GroupFormat } = {
     elementBytes: 2,
     evenOdd: true,
     vectors: 1,
-    widen: (f, raw, h) => f16TopToF32(topHalves(f, raw[0], h), f),
+    scales: F16_SCALES,
+    // f16TopToF32 without its multiplication by 2^112: the weights times 2^-112, exactly (the
+    // inputs carry 2^96 of it). A subnormal half stays subnormal here, which is exact too.
+    widen: (f, raw, h) => {
+      const mask = f.hoist("f16Mask", v128.i32x4(0x8fffe000 | 0));
+      return v128.and(i32x4.shrS(topHalves(f, raw[0], h), i32.const(3)), mask);
+    },
     scalar: (f, t, address) =>
       f32x4.extractLane(
         f16TopToF32(i32x4.splat(i32.shl(i32.load16U(t.weights, address), i32.const(16))), f),
@@ -202,10 +226,16 @@ const ODD = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
  * Emits `pack_x_even_odd` and `pack_x_plain`: X (T, n) row-major → scratch, token blocks of
  * `block` tokens, each block laid out group by group, token by token: `[g][t][8]` floats.
  */
-function emitPack(m: ModuleBuilder, target: KernelTarget, evenOdd: boolean): FunctionRef {
+function emitPack(
+  m: ModuleBuilder,
+  target: KernelTarget,
+  evenOdd: boolean,
+  scale?: number,
+): FunctionRef {
   const S = target.state, A = addressOps(target.address);
+  const scaled = (v: Expr) => scale === undefined ? v : f32x4.mul(v, f32x4.splat(f32.const(scale)));
   return m.func(
-    evenOdd ? "pack_x_even_odd" : "pack_x_plain",
+    packName(evenOdd, scale),
     { x: A.type, cols: "i32", tokens: "i32", block: "i32", dst: A.type },
     null,
     (f, p) => {
@@ -232,8 +262,8 @@ function emitPack(m: ModuleBuilder, target: KernelTarget, evenOdd: boolean): Fun
                 ),
               ),
             );
-            f.set(a, v128.load(S, src));
-            f.set(b, v128.load(S, src, 16));
+            f.set(a, scaled(v128.load(S, src)));
+            f.set(b, scaled(v128.load(S, src, 16)));
             f.emit(v128.store(S, p.dst, evenOdd ? i8x16.shuffle(a, b, EVEN) : a));
             f.emit(v128.store(S, p.dst, evenOdd ? i8x16.shuffle(a, b, ODD) : b, 16));
             f.set(p.dst, A.add(p.dst, A.const(32)));
@@ -243,8 +273,13 @@ function emitPack(m: ModuleBuilder, target: KernelTarget, evenOdd: boolean): Fun
     },
     `Copies X (tokens, cols) into blocks of \`block\` tokens, [group][token][8 floats]${
       evenOdd ? ", each group reordered [x0 x2 x4 x6 | x1 x3 x5 x7] to meet bf16/f16 weights" : ""
-    }.`,
+    }${scale === undefined ? "" : `, times 2^${Math.log2(scale)}`}.`,
   );
+}
+
+function packName(evenOdd: boolean, scale?: number): string {
+  const name = evenOdd ? "pack_x_even_odd" : "pack_x_plain";
+  return scale === undefined ? name : `${name}_scaled_${Math.log2(scale)}`;
 }
 
 /**
@@ -307,13 +342,12 @@ function emitTile(
       for (let i = 0; i < R; i++) {
         for (let t = 0; t < B; t++) {
           const a = acc[i][t];
-          f.set(
-            s,
-            f32.add(
-              f32.add(f32x4.extractLane(a, 0), f32x4.extractLane(a, 1)),
-              f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
-            ),
+          const sum = f32.add(
+            f32.add(f32x4.extractLane(a, 0), f32x4.extractLane(a, 1)),
+            f32.add(f32x4.extractLane(a, 2), f32x4.extractLane(a, 3)),
           );
+          // The scales taken off (exact), before the tail's unscaled products.
+          f.set(s, fmt.scales === undefined ? sum : f32.mul(sum, f32.const(fmt.scales.sum)));
           const xRow = A.add(p.xt, A.mul(p.xStride, A.const(t)));
           f.forRange(j, i32.const(0), p.tail, 1, () => {
             const jj = A.fromI32(j);
@@ -359,9 +393,8 @@ export function emitMatMul(
   plan: TilePlan = DEFAULT_TILES[type],
 ): FunctionRef {
   const fmt = FORMATS[type], A = addressOps(target.address);
-  const pack =
-    m.functions.find((f) => f.name === (fmt.evenOdd ? "pack_x_even_odd" : "pack_x_plain")) ??
-      emitPack(m, target, fmt.evenOdd);
+  const pack = m.functions.find((f) => f.name === packName(fmt.evenOdd, fmt.scales?.input)) ??
+    emitPack(m, target, fmt.evenOdd, fmt.scales?.input);
   const tiles = new Map<string, FunctionRef>();
   const tile = (r: number, b: number) => {
     const key = `${r}x${b}`;
