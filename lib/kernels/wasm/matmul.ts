@@ -23,8 +23,8 @@
  * **The register plan.** A tile of `R` rows × `B` tokens keeps `R · B` accumulators, `B` input
  * vectors and one weight vector in the vector registers (V8 gives a kernel 15 of x86-64's 16):
  * for prefill 5 rows × 2 tokens in bf16 (10 + 2 + 1: 30.5 GFLOP/s on one core against 25.4
- * for 4 × 2 and 28.8 for 3 × 3), 4 × 3 in f16, whose costlier widening is then shared by three
- * tokens (12 + 3 + 1, one register short, yet 10% faster than 4 × 2), 4 × 2 in f32
+ * for 4 × 2 and 28.8 for 3 × 3), 3 × 3 in f16, whose costlier widening is then shared by three
+ * tokens (9 + 3 + 1; 4 × 3, one register short, was 10% faster than 4 × 2), 4 × 2 in f32
  * ({@linkcode DEFAULT_TILES}); and 4 rows × 1 token for decode. On one core 8 rows were faster
  * once (12.1 GB/s against 9.8 with 4, on an earlier form of the tile), and are now about even
  * (2048 × 8192: 13.2 against 12.8 GB/s); but decode runs on two threads that share the memory,
