@@ -963,7 +963,44 @@ function kLanes(
       if (fifth) bits = v128.or(bits, bitTo(f, v128.load(t.weights, w, 16 + 16 * half), j, 4));
       return bits;
     };
-    if (xp.length === 1) {
+    // Q4_K's one token with the unsigned dot product: the high nibbles are met as they lie in
+    // their bytes, 16 q (no shift), in int32 lanes, and the low sub-blocks' scales times 16
+    // make the whole sum 16 times the true one, which `d / 16` takes back exactly (powers of
+    // two: the same bits). One thread, Zen 5, same process: +0–16%, median +4% in six runs.
+    const sixteen = !fifth && xp.length === 1 && t.unsignedDotAdd === true;
+    if (sixteen) {
+      const xv = range(4).map((i) => f.temp(`xv${i}`, "v128"));
+      const dots = range(8).map((i) => f.temp(`rowDot${i}`, "v128"));
+      const bytes = [f.temp("bytesLow", "v128"), f.temp("bytesHigh", "v128")];
+      const lowMask = splat8(f, 0x0f), highMask = splat8(f, 0xf0);
+      for (let c = 0; c < 4; c++) {
+        [0, 16, 0, 16].forEach((at, i) => f.set(xv[i], xload(t, xp[0], 2 * c + (i >> 1), at)));
+        rows.forEach((w, r) => {
+          bytes.forEach((b, half) => f.set(b, v128.load(t.weights, w, qs + 32 * c + 16 * half)));
+          for (const odd of [0, 1]) {
+            const mask = odd === 0 ? lowMask : highMask;
+            f.set(
+              dots[4 * odd + r],
+              dotPair32(
+                xv[2 * odd],
+                v128.and(bytes[0], mask),
+                xv[2 * odd + 1],
+                v128.and(bytes[1], mask),
+              ),
+            );
+          }
+        });
+        for (const odd of [0, 1]) {
+          const j = 2 * c + odd;
+          // Row r's 6-bit scale of sub-block j in int32 lane r (times 16 for the low nibbles).
+          const lanes = [0, 1, 2, 3].flatMap((r) => [4 * r + (j & 3), Z, Z, Z]);
+          f.set(scales, i8x16.swizzle(halves[j >> 2], constant(f, lanes)));
+          if (odd === 0) f.set(scales, i32x4.shl(scales, i32.const(4)));
+          const rowDots = range(4).map((r): RowDot => ({ lanes: 4, value: dots[4 * odd + r] }));
+          f.set(isum[0], i32x4.add(isum[0], i32x4.mul(laneSums(f, rowDots, false), scales)));
+        }
+      }
+    } else if (xp.length === 1) {
       // One token: chunk by chunk, each row's 32 bytes loaded once for both of the chunk's
       // sub-blocks, and both sub-blocks' dot products kept until the lane sums.
       const xv = range(4).map((i) => f.temp(`xv${i}`, "v128"));
@@ -1012,6 +1049,7 @@ function kLanes(
       }
     }
     const [[d], [dmin]] = rowHalves(f, t, rows, 0, true);
+    if (sixteen) f.set(d, f32x4.mul(d, v128.f32x4(1 / 16)));
     const mins = sm.map((v) => {
       f.set(v, i16x8.extendHighI8x16U(v));
       return v;
