@@ -39,7 +39,7 @@ const plain = createBackend("wasm", {
   module: compileKernels({ fma: false }),
 });
 // The 8-bit dot products with accumulation (one instruction with AVX-VNNI) and without,
-// whichever of the two this machine's default is; Q8_0 with signed weights in both.
+// whichever of the two this machine's default is; neither with the unsigned reading below.
 const dotAdd = createBackend("wasm", {
   backend: "wasm",
   ...init,
@@ -50,8 +50,9 @@ const noDotAdd = createBackend("wasm", {
   ...init,
   module: compileKernels({ dotAdd: false, unsignedDotAdd: false }),
 });
-// Q8_0's weights biased to unsigned bytes, where the dot product reads them so (AVX-VNNI).
-const biased = dotAddIsUnsigned()
+// The unsigned reading of the dot product, where it reads bytes so (AVX-VNNI): Q8_0's biased
+// weights, the interleaved Q4_0 and Q8_0 prefill tiles, Q4_K's unshifted high nibbles.
+const unsignedReading = dotAddIsUnsigned()
   ? [
     createBackend("wasm", {
       backend: "wasm",
@@ -135,7 +136,7 @@ for (const type of TYPES) {
         for (const tokens of [1, 2, 3, 4, 7]) {
           fillX(tokens * cols, tokens + cols);
           runMatMul(ts, ref, OUT_TS, tokens);
-          for (const backend of [wasm, plain, dotAdd, noDotAdd, ...biased]) {
+          for (const backend of [wasm, plain, dotAdd, noDotAdd, ...unsignedReading]) {
             runMatMul(backend, ref, OUT_WASM, tokens);
             for (let t = 0; t < tokens; t++) {
               for (let r = 0; r < rows; r++) {
@@ -377,7 +378,7 @@ Deno.test("the largest integer sums of every format do not overflow its 16-bit l
       for (const tokens of [1, 8]) {
         floats.fill(sign, X / 4, X / 4 + tokens * cols);
         runMatMul(ts, ref, OUT_TS, tokens);
-        for (const backend of [dotAdd, noDotAdd, ...biased]) {
+        for (const backend of [dotAdd, noDotAdd, ...unsignedReading]) {
           runMatMul(backend, ref, OUT_WASM, tokens);
           for (let i = 0; i < rows * tokens; i++) {
             const got = floats[OUT_WASM / 4 + i], want = floats[OUT_TS / 4 + i];

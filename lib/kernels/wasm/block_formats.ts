@@ -967,8 +967,8 @@ function kLanes(
     // their bytes, 16 q (no shift), in int32 lanes, and the low sub-blocks' scales times 16
     // make the whole sum 16 times the true one, which `d / 16` takes back exactly (powers of
     // two: the same bits). One thread, Zen 5, same process: +0–16%, median +4% in six runs.
-    const sixteen = !fifth && xp.length === 1 && t.unsignedDotAdd === true;
-    if (sixteen) {
+    const unshiftedHighNibbles = !fifth && xp.length === 1 && t.unsignedDotAdd === true;
+    if (unshiftedHighNibbles) {
       const xv = range(4).map((i) => f.temp(`xv${i}`, "v128"));
       const dots = range(8).map((i) => f.temp(`rowDot${i}`, "v128"));
       const bytes = [f.temp("bytesLow", "v128"), f.temp("bytesHigh", "v128")];
@@ -1049,7 +1049,7 @@ function kLanes(
       }
     }
     const [[d], [dmin]] = rowHalves(f, t, rows, 0, true);
-    if (sixteen) f.set(d, f32x4.mul(d, v128.f32x4(1 / 16)));
+    if (unshiftedHighNibbles) f.set(d, f32x4.mul(d, f.hoist("sixteenth", v128.f32x4(1 / 16))));
     const mins = sm.map((v) => {
       f.set(v, i16x8.extendHighI8x16U(v));
       return v;

@@ -61,9 +61,10 @@ export interface KernelOptions {
    */
   readonly dotAdd?: boolean;
   /**
-   * Let Q8_0 meet that dot product as unsigned bytes (its weights biased by 128) where it reads
-   * them so (default: where `dotAddIsUnsigned` finds it does; `false` keeps the signed form,
-   * for tests and measurements).
+   * Take that dot product's reading of bytes as unsigned (`vpdpbusd`): Q8_0's weights biased by
+   * 128, interleaved Q4_0 and Q8_0 prefill tiles, Q4_K decode with unshifted high nibbles
+   * (default: where `dotAddIsUnsigned` finds it so; `false` keeps the other forms, for tests
+   * and measurements).
    */
   readonly unsignedDotAdd?: boolean;
   /** Tile sizes of the float matrix kernels, for every type (default: each type's own). */
@@ -110,11 +111,11 @@ export function dotAddOf(options: KernelOptions): boolean {
 }
 
 /**
- * Whether a module built with `options` lets Q8_0 bias its weights to unsigned bytes.
+ * Whether a module built with `options` uses the unsigned reading of the 8-bit dot product.
  *
  * @param options The module's options.
- * @returns `options.unsignedDotAdd` (or its default) where the dot product is used and reads
- *   bytes as unsigned.
+ * @returns `options.unsignedDotAdd`, or by default whether relaxed SIMD validates and its dot
+ *   product reads bytes as unsigned.
  */
 export function unsignedDotAddOf(options: KernelOptions): boolean {
   return options.unsignedDotAdd ??

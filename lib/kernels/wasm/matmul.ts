@@ -81,9 +81,10 @@ export interface KernelTarget {
    */
   readonly dotAdd?: boolean;
   /**
-   * With `dotAdd`: that dot product reads bytes of 128 and more in its second operand as
-   * unsigned and does not saturate (`vpdpbusd`; see `dotAddIsUnsigned`), so Q8_0 may bias its
-   * weights to unsigned bytes (default false).
+   * `i32x4.relaxed_dot_i8x16_i7x16_add_s` reads bytes of 128 and more in its second operand as
+   * unsigned and does not saturate (`vpdpbusd`; see `dotAddIsUnsigned`): Q8_0 then biases its
+   * weights to unsigned bytes, Q4_0 and Q8_0 prefill tiles interleave their rows, and Q4_K's
+   * decode meets its high nibbles unshifted (`block_formats.ts`; default false).
    */
   readonly unsignedDotAdd?: boolean;
   /** Both memories' address type (default `"i64"`; `"i32"` only to measure memory64's cost). */
@@ -224,7 +225,8 @@ const ODD = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31];
 
 /**
  * Emits `pack_x_even_odd` and `pack_x_plain`: X (T, n) row-major → scratch, token blocks of
- * `block` tokens, each block laid out group by group, token by token: `[g][t][8]` floats.
+ * `block` tokens, each block laid out group by group, token by token: `[g][t][8]` floats; with
+ * `scale` (f16's 2^96, `GroupFormat.scales`), each float multiplied by it, under its own name.
  */
 function emitPack(
   m: ModuleBuilder,
@@ -233,12 +235,13 @@ function emitPack(
   scale?: number,
 ): FunctionRef {
   const S = target.state, A = addressOps(target.address);
-  const scaled = (v: Expr) => scale === undefined ? v : f32x4.mul(v, f32x4.splat(f32.const(scale)));
   return m.func(
     packName(evenOdd, scale),
     { x: A.type, cols: "i32", tokens: "i32", block: "i32", dst: A.type },
     null,
     (f, p) => {
+      const scaled = (v: Expr) =>
+        scale === undefined ? v : f32x4.mul(v, f.hoist("inputScale", v128.f32x4(scale)));
       const t0 = f.local("t0", "i32"), g = f.local("g", "i32"), t = f.local("t", "i32");
       const nb = f.local("nb", "i32"), groups = f.local("groups", "i32");
       const src = f.local("src", A.type), a = f.local("a", "v128"), b = f.local("b", "v128");
