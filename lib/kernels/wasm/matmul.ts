@@ -177,9 +177,14 @@ function topHalves(f: FunctionBuilder, raw: Expr, h: 0 | 1): Expr {
  * @returns The four floats.
  */
 export function f16TopToF32(top: Expr, f?: FunctionBuilder): Expr {
-  const mask = v128.i32x4(0x8fffe000 | 0), scale = v128.f32x4(2 ** 112);
-  const signAndBits = v128.and(i32x4.shrS(top, i32.const(3)), f?.hoist("f16Mask", mask) ?? mask);
-  return f32x4.mul(signAndBits, f?.hoist("f16Scale", scale) ?? scale);
+  const scale = v128.f32x4(2 ** 112);
+  return f32x4.mul(f16TopToScaledF32(top, f), f?.hoist("f16Scale", scale) ?? scale);
+}
+
+/** {@linkcode f16TopToF32} without its multiplication: the floats times 2^-112, exactly. */
+function f16TopToScaledF32(top: Expr, f?: FunctionBuilder): Expr {
+  const mask = v128.i32x4(0x8fffe000 | 0);
+  return v128.and(i32x4.shrS(top, i32.const(3)), f?.hoist("f16Mask", mask) ?? mask);
 }
 
 const FORMATS: { readonly [T in FloatStorageType]: GroupFormat } = {
@@ -198,12 +203,9 @@ const FORMATS: { readonly [T in FloatStorageType]: GroupFormat } = {
     evenOdd: true,
     vectors: 1,
     scales: F16_SCALES,
-    // f16TopToF32 without its multiplication by 2^112: the weights times 2^-112, exactly (the
-    // inputs carry 2^96 of it). A subnormal half stays subnormal here, which is exact too.
-    widen: (f, raw, h) => {
-      const mask = f.hoist("f16Mask", v128.i32x4(0x8fffe000 | 0));
-      return v128.and(i32x4.shrS(topHalves(f, raw[0], h), i32.const(3)), mask);
-    },
+    // The weights times 2^-112 (the inputs and sums carry the 2^112). A subnormal half stays
+    // subnormal here, which is exact too.
+    widen: (f, raw, h) => f16TopToScaledF32(topHalves(f, raw[0], h), f),
     scalar: (f, t, address) =>
       f32x4.extractLane(
         f16TopToF32(i32x4.splat(i32.shl(i32.load16U(t.weights, address), i32.const(16))), f),
